@@ -1,0 +1,144 @@
+"""The storage interface every backend implements.
+
+The domain code (parties, tenure, migrations...) speaks only to this
+interface, with ``?`` placeholders and standard SQL, so that the PostGIS
+backend planned for shared deployments can slot in without touching it.
+The dialect-specific pieces (geometry columns, triggers, connection
+set-up) are methods here.
+"""
+from __future__ import annotations
+
+import abc
+import contextlib
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+Row = Mapping[str, Any]
+
+
+class Backend(abc.ABC):
+    """One open connection to a settlement store."""
+
+    #: short name of the SQL dialect, e.g. "spatialite"
+    dialect: str = ""
+    #: where the store lives, for messages (a file path or a connection name)
+    location: str = ""
+
+    # --- plain SQL -------------------------------------------------------
+    @abc.abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement that returns no rows."""
+
+    @abc.abstractmethod
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement for each parameter row."""
+
+    @abc.abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Run a query and return its rows as dicts."""
+
+    def query_one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self.query_one(sql, params)
+        return None if row is None else next(iter(row.values()))
+
+    # --- transactions ----------------------------------------------------
+    @abc.abstractmethod
+    def begin(self) -> None: ...
+
+    @abc.abstractmethod
+    def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def rollback(self) -> None: ...
+
+    @abc.abstractmethod
+    def savepoint(self, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def release(self, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def rollback_to(self, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def translate_error(self, error: Exception) -> Exception:
+        """Turn a driver error raised by a database rule into a core error."""
+
+    # --- schema pieces that differ per dialect ---------------------------
+    @abc.abstractmethod
+    def table_exists(self, table: str) -> bool: ...
+
+    @abc.abstractmethod
+    def columns(self, table: str) -> list[str]: ...
+
+    @abc.abstractmethod
+    def init_spatial_metadata(self) -> None: ...
+
+    @abc.abstractmethod
+    def srid_exists(self, srid: int) -> bool: ...
+
+    @abc.abstractmethod
+    def add_geometry_column(self, table: str, column: str, srid: int, geometry_type: str) -> None:
+        """Add a 2D geometry column with a spatial index."""
+
+    @abc.abstractmethod
+    def geometry_param(self, srid: int, multi: bool = False) -> str:
+        """SQL for a WKB parameter turned into a geometry of ``srid``."""
+
+    @abc.abstractmethod
+    def geometry_as_wkb(self, column: str) -> str:
+        """SQL that reads a geometry column back as WKB."""
+
+    @abc.abstractmethod
+    def create_audit_triggers(self, table: str, columns: Sequence[str],
+                              geometry_columns: Sequence[str]) -> None: ...
+
+    @abc.abstractmethod
+    def create_schema_rules(self) -> None:
+        """Database-side rules (share sums, references) that hold for every client."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+@contextlib.contextmanager
+def transaction(backend: Backend) -> Iterator[Backend]:
+    """Run a block atomically: all of it is written or none of it.
+
+    Nested use becomes a savepoint, so a helper that opens its own
+    transaction can be called from inside a larger one.
+    """
+    depth = getattr(backend, "_stdm_tx_depth", 0)
+    name = f"stdm_sp_{depth}"
+    try:
+        if depth == 0:
+            backend.begin()
+        else:
+            backend.savepoint(name)
+    except Exception as exc:
+        translated = backend.translate_error(exc)
+        if translated is not exc:
+            raise translated from exc
+        raise
+    backend._stdm_tx_depth = depth + 1  # type: ignore[attr-defined]
+    try:
+        yield backend
+    except BaseException as exc:
+        backend._stdm_tx_depth = depth  # type: ignore[attr-defined]
+        if depth == 0:
+            backend.rollback()
+        else:
+            backend.rollback_to(name)
+        translated = backend.translate_error(exc) if isinstance(exc, Exception) else exc
+        if translated is not exc:
+            raise translated from exc
+        raise
+    else:
+        backend._stdm_tx_depth = depth  # type: ignore[attr-defined]
+        if depth == 0:
+            backend.commit()
+        else:
+            backend.release(name)

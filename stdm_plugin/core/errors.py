@@ -1,0 +1,92 @@
+"""Typed errors of the STDM core.
+
+Each refusal the store makes has its own type so that the GUI can show a
+precise message and tests can assert the reason, not a string. Every
+message names the file, record and field involved when there is one.
+"""
+from __future__ import annotations
+
+
+class StdmError(Exception):
+    """Base of every error the core raises on purpose."""
+
+
+class StoreError(StdmError):
+    """A problem with the store file or database as a whole."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class NotAStoreError(StoreError):
+    """The file exists but is not an STDM settlement store."""
+
+
+class NewerStoreError(StoreError):
+    """The store was written by a newer plugin version than this one."""
+
+    def __init__(self, message: str, path: str | None, found: int, supported: int) -> None:
+        super().__init__(message, path)
+        self.found = found
+        self.supported = supported
+
+
+class StoreLockedError(StoreError):
+    """Another program holds a write lock on the store."""
+
+
+class ReadOnlyStoreError(StoreError):
+    """The store (or its folder) cannot be written."""
+
+
+class StoreExistsError(StoreError):
+    """Refusing to overwrite an existing file when creating a store."""
+
+
+class UnknownCrsError(StdmError):
+    """The coordinate reference system asked for does not exist or cannot be stored."""
+
+    def __init__(self, message: str, crs: str) -> None:
+        super().__init__(message)
+        self.crs = crs
+
+
+class ValidationError(StdmError):
+    """A record breaks a domain rule. ``table``, ``field`` and ``value`` say where."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str | None = None,
+        field: str | None = None,
+        value: object = None,
+        record_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.table = table
+        self.field = field
+        self.value = value
+        self.record_id = record_id
+
+
+class ShareExceededError(ValidationError):
+    """The tenure shares on one spatial unit would add up to more than 1."""
+
+
+class MissingReferenceError(ValidationError):
+    """A record points at another record that does not exist (or is retired)."""
+
+
+class InvalidGeometryError(ValidationError):
+    """A geometry is empty, of the wrong type, or not valid."""
+
+
+class RecordNotFoundError(StdmError):
+    """No current record with that id."""
+
+    def __init__(self, table: str, record_id: str) -> None:
+        super().__init__(f"No current record in {table} with id {record_id}")
+        self.table = table
+        self.record_id = record_id

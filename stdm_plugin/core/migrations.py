@@ -1,0 +1,187 @@
+"""Versioned schema migrations.
+
+Each step is frozen once released: a store made by version N opens in a
+later plugin and is brought up to date by running steps N+1.. in one
+transaction. Never edit a released step; add a new one.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from .backend import Backend
+from .lookups import seed_lookups
+from .spatialite import NOW_SQL
+
+UUID_SQL = (
+    "(lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' || "
+    "substr(lower(hex(randomblob(2))), 2) || '-' || "
+    "substr('89ab', 1 + (abs(random()) % 4), 1) || substr(lower(hex(randomblob(2))), 2) || '-' || "
+    "lower(hex(randomblob(6))))"
+)
+
+# Columns every versioned record carries: who and when, and the LADM lifespan.
+RECORD_COLUMNS = f"""
+    created_at TEXT NOT NULL DEFAULT ({NOW_SQL}),
+    created_by TEXT NOT NULL DEFAULT 'unknown',
+    updated_at TEXT NOT NULL DEFAULT ({NOW_SQL}),
+    updated_by TEXT NOT NULL DEFAULT 'unknown',
+    begin_lifespan_version TEXT NOT NULL DEFAULT ({NOW_SQL}),
+    end_lifespan_version TEXT"""
+
+#: tables whose changes are audited, with their geometry columns
+VERSIONED_TABLES: dict[str, tuple[str, ...]] = {
+    "settlement": ("boundary",),
+    "party": (),
+    "spatial_unit": ("boundary", "location"),
+    "social_tenure": (),
+    "supporting_document": (),
+    "lookup": (),
+    "lookup_label": (),
+}
+
+
+def _v1_core_tables(db: Backend, srid: int) -> None:
+    """LADM core: settlements, parties, spatial units, tenure, documents, lookups."""
+    db.execute(f"""
+        CREATE TABLE lookup (
+            id TEXT PRIMARY KEY DEFAULT {UUID_SQL},
+            category TEXT NOT NULL,
+            code TEXT NOT NULL,
+            sort_order INTEGER NOT NULL DEFAULT 0,
+            {RECORD_COLUMNS},
+            UNIQUE (category, code))""")
+    db.execute(f"""
+        CREATE TABLE lookup_label (
+            id TEXT PRIMARY KEY DEFAULT {UUID_SQL},
+            category TEXT NOT NULL,
+            code TEXT NOT NULL,
+            lang TEXT NOT NULL,
+            label TEXT NOT NULL,
+            {RECORD_COLUMNS},
+            UNIQUE (category, code, lang),
+            FOREIGN KEY (category, code) REFERENCES lookup (category, code))""")
+    db.execute(f"""
+        CREATE TABLE settlement (
+            id TEXT PRIMARY KEY DEFAULT {UUID_SQL},
+            code TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            {RECORD_COLUMNS})""")
+    db.add_geometry_column("settlement", "boundary", srid, "MULTIPOLYGON")
+    db.execute(f"""
+        CREATE TABLE party (
+            id TEXT PRIMARY KEY DEFAULT {UUID_SQL},
+            party_type TEXT NOT NULL DEFAULT 'person'
+                CHECK (party_type IN ('person', 'household', 'group')),
+            first_name TEXT,
+            last_name TEXT,
+            group_name TEXT,
+            sex TEXT,
+            date_of_birth TEXT,
+            age_years INTEGER CHECK (age_years IS NULL OR age_years BETWEEN 0 AND 130),
+            id_document_type TEXT,
+            id_document_number TEXT,
+            phone TEXT,
+            household_role TEXT,
+            group_party_id TEXT REFERENCES party (id),
+            remarks TEXT,
+            {RECORD_COLUMNS})""")
+    db.execute("CREATE INDEX party_group_idx ON party (group_party_id)")
+    db.execute(f"""
+        CREATE TABLE spatial_unit (
+            id TEXT PRIMARY KEY DEFAULT {UUID_SQL},
+            kind TEXT NOT NULL CHECK (kind IN ('parcel', 'structure')),
+            settlement_id TEXT NOT NULL REFERENCES settlement (id),
+            seq INTEGER NOT NULL,
+            code TEXT NOT NULL UNIQUE,
+            land_use TEXT,
+            parcel_id TEXT REFERENCES spatial_unit (id),
+            area_m2 REAL,
+            address TEXT,
+            remarks TEXT,
+            {RECORD_COLUMNS},
+            UNIQUE (settlement_id, kind, seq))""")
+    db.add_geometry_column("spatial_unit", "boundary", srid, "MULTIPOLYGON")
+    db.add_geometry_column("spatial_unit", "location", srid, "POINT")
+    db.execute("CREATE INDEX spatial_unit_parcel_idx ON spatial_unit (parcel_id)")
+    db.execute(f"""
+        CREATE TABLE social_tenure (
+            id TEXT PRIMARY KEY DEFAULT {UUID_SQL},
+            party_id TEXT NOT NULL REFERENCES party (id),
+            spatial_unit_id TEXT NOT NULL REFERENCES spatial_unit (id),
+            tenure_type TEXT NOT NULL,
+            share_numerator INTEGER NOT NULL DEFAULT 1,
+            share_denominator INTEGER NOT NULL DEFAULT 1,
+            start_date TEXT,
+            evidence TEXT,
+            remarks TEXT,
+            {RECORD_COLUMNS},
+            CHECK (share_denominator > 0 AND share_numerator > 0
+                   AND share_numerator <= share_denominator))""")
+    db.execute("CREATE INDEX social_tenure_party_idx ON social_tenure (party_id)")
+    db.execute("CREATE INDEX social_tenure_su_idx ON social_tenure (spatial_unit_id)")
+    db.execute(f"""
+        CREATE TABLE supporting_document (
+            id TEXT PRIMARY KEY DEFAULT {UUID_SQL},
+            party_id TEXT REFERENCES party (id),
+            spatial_unit_id TEXT REFERENCES spatial_unit (id),
+            social_tenure_id TEXT REFERENCES social_tenure (id),
+            document_type TEXT NOT NULL,
+            file_name TEXT NOT NULL,
+            mime_type TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            storage TEXT NOT NULL CHECK (storage IN ('embedded', 'folder')),
+            content BLOB,
+            relative_path TEXT,
+            {RECORD_COLUMNS},
+            CHECK ((party_id IS NOT NULL) + (spatial_unit_id IS NOT NULL)
+                   + (social_tenure_id IS NOT NULL) = 1),
+            CHECK ((storage = 'embedded' AND content IS NOT NULL)
+                   OR (storage = 'folder' AND relative_path IS NOT NULL)))""")
+    for col in ("party_id", "spatial_unit_id", "social_tenure_id"):
+        db.execute(f"CREATE INDEX supporting_document_{col}_idx ON supporting_document ({col})")
+    seed_lookups(db)
+
+
+def _v2_history_and_rules(db: Backend, srid: int) -> None:
+    """Audit log of every change (append-only) and database-side domain rules."""
+    db.execute(f"""
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            table_name TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('insert', 'update', 'delete')),
+            changed_at TEXT NOT NULL DEFAULT ({NOW_SQL}),
+            changed_by TEXT,
+            old_values TEXT,
+            new_values TEXT)""")
+    db.execute("CREATE INDEX audit_log_record_idx ON audit_log (table_name, record_id)")
+    refresh_audit_triggers(db)
+    db.create_schema_rules()
+
+
+def refresh_audit_triggers(db: Backend) -> None:
+    """(Re)create audit triggers from the live columns; call after any column change."""
+    for table, geometry_columns in VERSIONED_TABLES.items():
+        db.create_audit_triggers(table, db.columns(table), geometry_columns)
+
+
+Migration = Callable[[Backend, int], None]
+MIGRATIONS: dict[int, Migration] = {
+    1: _v1_core_tables,
+    2: _v2_history_and_rules,
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def migrate(db: Backend, current: int, srid: int, target: int = SCHEMA_VERSION) -> list[int]:
+    """Run the steps after ``current`` up to ``target``; the caller holds the transaction."""
+    applied = []
+    for version in range(current + 1, target + 1):
+        MIGRATIONS[version](db, srid)
+        db.execute("UPDATE stdm_store_info SET value = ? WHERE key = 'schema_version'",
+                   (str(version),))
+        db.execute("INSERT INTO stdm_schema_history (version, applied_at) VALUES (?, "
+                   f"{NOW_SQL})", (version,))
+        applied.append(version)
+    return applied

@@ -1,0 +1,118 @@
+"""The STDM records as plain dataclasses (ISO 19152 LADM core classes).
+
+Party (LA_Party), SpatialUnit (LA_SpatialUnit: parcels and structures),
+SocialTenure (the LA_RRR relationship between them) and
+SupportingDocument (LA_Source). Geometries are shapely objects in the
+store's CRS.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Optional
+
+RECORD_FIELDS = ("created_at", "created_by", "updated_at", "updated_by",
+                 "begin_lifespan_version", "end_lifespan_version")
+
+
+@dataclass
+class Record:
+    id: Optional[str] = None
+    created_at: Optional[str] = field(default=None, compare=False)
+    created_by: Optional[str] = field(default=None, compare=False)
+    updated_at: Optional[str] = field(default=None, compare=False)
+    updated_by: Optional[str] = field(default=None, compare=False)
+    begin_lifespan_version: Optional[str] = field(default=None, compare=False)
+    end_lifespan_version: Optional[str] = field(default=None, compare=False)
+
+    @classmethod
+    def data_fields(cls) -> list[str]:
+        """The fields a user sets (everything but id and the record keeping)."""
+        return [f.name for f in dataclasses.fields(cls)
+                if f.name != "id" and f.name not in RECORD_FIELDS]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "Record":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in row.items() if k in names})
+
+    @property
+    def is_current(self) -> bool:
+        return self.end_lifespan_version is None
+
+
+@dataclass
+class Settlement(Record):
+    code: str = ""
+    name: str = ""
+    boundary: Any = None
+
+
+@dataclass
+class Party(Record):
+    party_type: str = "person"
+    first_name: Optional[str] = None
+    last_name: Optional[str] = None
+    group_name: Optional[str] = None
+    sex: Optional[str] = None
+    date_of_birth: Optional[str] = None
+    age_years: Optional[int] = None
+    id_document_type: Optional[str] = None
+    id_document_number: Optional[str] = None
+    phone: Optional[str] = None
+    household_role: Optional[str] = None
+    group_party_id: Optional[str] = None
+    remarks: Optional[str] = None
+
+    @property
+    def display_name(self) -> str:
+        if self.party_type != "person":
+            return self.group_name or ""
+        return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+
+@dataclass
+class SpatialUnit(Record):
+    kind: str = "parcel"
+    settlement_id: Optional[str] = None
+    land_use: Optional[str] = None
+    parcel_id: Optional[str] = None
+    address: Optional[str] = None
+    remarks: Optional[str] = None
+    boundary: Any = None
+    location: Any = None
+    # computed by the store
+    seq: Optional[int] = field(default=None, compare=False)
+    code: Optional[str] = field(default=None, compare=False)
+    area_m2: Optional[float] = field(default=None, compare=False)
+
+
+@dataclass
+class SocialTenure(Record):
+    party_id: Optional[str] = None
+    spatial_unit_id: Optional[str] = None
+    tenure_type: Optional[str] = None
+    share_numerator: int = 1
+    share_denominator: int = 1
+    start_date: Optional[str] = None
+    evidence: Optional[str] = None
+    remarks: Optional[str] = None
+
+    @property
+    def share(self) -> Fraction:
+        return Fraction(self.share_numerator, self.share_denominator)
+
+
+@dataclass
+class SupportingDocument(Record):
+    party_id: Optional[str] = None
+    spatial_unit_id: Optional[str] = None
+    social_tenure_id: Optional[str] = None
+    document_type: str = "other"
+    file_name: str = ""
+    mime_type: str = ""
+    sha256: str = ""
+    size_bytes: int = 0
+    storage: str = "embedded"
+    relative_path: Optional[str] = None

@@ -1,0 +1,240 @@
+"""The SpatiaLite backend: a settlement store in one local file.
+
+SpatiaLite is the embedded default, so that a field laptop needs no
+server. Connections run in WAL mode with foreign keys on and a busy
+timeout, so that QGIS's own provider and the plugin can share the file.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from typing import Any, Iterable, Sequence
+
+from .backend import Backend
+from .errors import (
+    MissingReferenceError,
+    ReadOnlyStoreError,
+    ShareExceededError,
+    StoreLockedError,
+    ValidationError,
+)
+
+SPATIALITE_MODULES = ("mod_spatialite", "mod_spatialite.so", "libspatialite")
+BUSY_TIMEOUT_MS = 5000
+NOW_SQL = "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+# Messages raised by database triggers start with this marker and a code,
+# e.g. "STDM:missing_reference:party_id:" (SQLite's RAISE takes only a literal
+# message, so no record id); translate_error maps them to core errors.
+RULE_MARKER = "STDM:"
+
+
+def load_spatialite(connection: sqlite3.Connection) -> None:
+    connection.enable_load_extension(True)
+    last_error: Exception | None = None
+    for name in SPATIALITE_MODULES:
+        try:
+            connection.load_extension(name)
+            break
+        except sqlite3.OperationalError as exc:
+            last_error = exc
+    else:
+        raise RuntimeError(
+            "The SpatiaLite extension (mod_spatialite) could not be loaded; "
+            "install libsqlite3-mod-spatialite. Last error: %s" % last_error
+        )
+    connection.enable_load_extension(False)
+
+
+class SpatiaLiteBackend(Backend):
+    dialect = "spatialite"
+
+    def __init__(self, path: str, *, read_only: bool = False, timeout_ms: int = BUSY_TIMEOUT_MS):
+        self.location = os.fspath(path)
+        self.read_only = read_only
+        uri = "file:%s?mode=%s" % (_uri_path(self.location), "ro" if read_only else "rwc")
+        self._con = sqlite3.connect(uri, uri=True, isolation_level=None,
+                                    timeout=timeout_ms / 1000.0, check_same_thread=False)
+        self._con.row_factory = sqlite3.Row
+        load_spatialite(self._con)
+        self._con.execute("PRAGMA foreign_keys = ON")
+        self._con.execute(f"PRAGMA busy_timeout = {int(timeout_ms)}")
+
+    # --- connection set-up ----------------------------------------------
+    def enable_wal(self) -> None:
+        self._con.execute("PRAGMA journal_mode = WAL")
+        self._con.execute("PRAGMA synchronous = NORMAL")
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        return self._con
+
+    # --- plain SQL -------------------------------------------------------
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._con.execute(sql, tuple(params))
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._con.executemany(sql, rows)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._con.execute(sql, tuple(params)).fetchall()]
+
+    # --- transactions ----------------------------------------------------
+    def begin(self) -> None:
+        # IMMEDIATE takes the write lock now, so a second writer waits (busy
+        # timeout) or fails here, before any work is done.
+        self._con.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self._con.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self._con.in_transaction:
+            self._con.execute("ROLLBACK")
+
+    def savepoint(self, name: str) -> None:
+        self._con.execute(f"SAVEPOINT {name}")
+
+    def release(self, name: str) -> None:
+        self._con.execute(f"RELEASE {name}")
+
+    def rollback_to(self, name: str) -> None:
+        self._con.execute(f"ROLLBACK TO {name}")
+        self._con.execute(f"RELEASE {name}")
+
+    def translate_error(self, error: Exception) -> Exception:
+        text = str(error)
+        if isinstance(error, sqlite3.OperationalError):
+            if "database is locked" in text or "database is busy" in text:
+                return StoreLockedError(
+                    f"The store {self.location} is locked by another program "
+                    "(another QGIS or plugin window is saving). Try again when it has finished.",
+                    self.location)
+            if "readonly" in text or "read-only" in text:
+                return ReadOnlyStoreError(
+                    f"The store {self.location} is read-only: check the file's permissions.",
+                    self.location)
+        if isinstance(error, sqlite3.IntegrityError):
+            rule = re.search(r"STDM:(\w+):([^:]*):?(.*)", text)
+            if rule:
+                code, record, detail = rule.groups()
+                if code == "share_exceeded":
+                    return ShareExceededError(
+                        "The tenure shares on this spatial unit would add up to more than 1",
+                        table="social_tenure", field="share_numerator")
+                if code == "missing_reference":
+                    return MissingReferenceError(
+                        f"Reference to a missing record: {record} {detail}".strip(),
+                        table="social_tenure", field=record)
+                if code == "append_only":
+                    return ValidationError("The audit log is append-only", table="audit_log")
+            if "FOREIGN KEY" in text:
+                return MissingReferenceError(f"A record points at a missing record ({text})")
+        return error
+
+    # --- schema ----------------------------------------------------------
+    def table_exists(self, table: str) -> bool:
+        row = self._con.execute(
+            "SELECT 1 FROM sqlite_master WHERE type IN ('table','view') AND name = ?",
+            (table,)).fetchone()
+        return row is not None
+
+    def columns(self, table: str) -> list[str]:
+        return [r[1] for r in self._con.execute(f'PRAGMA table_info("{table}")')]
+
+    def init_spatial_metadata(self) -> None:
+        if not self.table_exists("spatial_ref_sys"):
+            self._con.execute("SELECT InitSpatialMetadata(0)")
+
+    def srid_exists(self, srid: int) -> bool:
+        return self._con.execute(
+            "SELECT 1 FROM spatial_ref_sys WHERE srid = ?", (srid,)).fetchone() is not None
+
+    def add_geometry_column(self, table: str, column: str, srid: int, geometry_type: str) -> None:
+        ok = self._con.execute("SELECT AddGeometryColumn(?, ?, ?, ?, 'XY')",
+                               (table, column, srid, geometry_type)).fetchone()[0]
+        if not ok:
+            raise RuntimeError(f"SpatiaLite refused geometry column {table}.{column}")
+        self._con.execute("SELECT CreateSpatialIndex(?, ?)", (table, column))
+
+    def geometry_param(self, srid: int, multi: bool = False) -> str:
+        inner = f"GeomFromWKB(?, {int(srid)})"
+        return f"CastToMulti({inner})" if multi else inner
+
+    def geometry_as_wkb(self, column: str) -> str:
+        return f"AsBinary({column})"
+
+    def create_audit_triggers(self, table: str, columns: Sequence[str],
+                              geometry_columns: Sequence[str]) -> None:
+        """Write every insert, update and delete of ``table`` to audit_log.
+
+        Triggers (rather than core code) so that edits made with QGIS's own
+        tools, or in QField, are recorded the same way.
+        """
+        for action in ("insert", "update", "delete"):
+            self._con.execute(f"DROP TRIGGER IF EXISTS audit_{table}_{action}")
+        def values(alias: str) -> str:
+            parts = []
+            for col in columns:
+                expr = f"hex({alias}.{col})" if col in geometry_columns else f"{alias}.{col}"
+                parts.append(f"'{col}', {expr}")
+            return "json_object(" + ", ".join(parts) + ")"
+        for action, old, new, who in (
+            ("insert", "NULL", values("NEW"), "NEW.updated_by"),
+            ("update", values("OLD"), values("NEW"), "NEW.updated_by"),
+            ("delete", values("OLD"), "NULL", "OLD.updated_by"),
+        ):
+            ref = "OLD" if action == "delete" else "NEW"
+            self._con.execute(f"""
+                CREATE TRIGGER audit_{table}_{action} AFTER {action.upper()} ON {table}
+                BEGIN
+                  INSERT INTO audit_log (table_name, record_id, action, changed_at, changed_by,
+                                         old_values, new_values)
+                  VALUES ('{table}', {ref}.id, '{action}', {NOW_SQL}, {who}, {old}, {new});
+                END""")
+
+    def create_schema_rules(self) -> None:
+        con = self._con
+        con.execute(f"""
+            CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+            BEGIN SELECT RAISE(ABORT, '{RULE_MARKER}append_only:audit_log:'); END""")
+        con.execute(f"""
+            CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+            BEGIN SELECT RAISE(ABORT, '{RULE_MARKER}append_only:audit_log:'); END""")
+        share_sum = """(SELECT total(CAST(t.share_numerator AS REAL) / t.share_denominator)
+                 FROM social_tenure t
+                 WHERE t.spatial_unit_id = NEW.spatial_unit_id AND t.id <> NEW.id
+                   AND t.end_lifespan_version IS NULL)
+              + CAST(NEW.share_numerator AS REAL) / NEW.share_denominator"""
+        for event in ("INSERT", "UPDATE"):
+            con.execute(f"""
+                CREATE TRIGGER IF NOT EXISTS social_tenure_rules_{event.lower()}
+                BEFORE {event} ON social_tenure
+                WHEN NEW.end_lifespan_version IS NULL
+                BEGIN
+                  SELECT RAISE(ABORT, '{RULE_MARKER}missing_reference:party_id:')
+                  WHERE NOT EXISTS (SELECT 1 FROM party WHERE id = NEW.party_id
+                                    AND end_lifespan_version IS NULL);
+                  SELECT RAISE(ABORT, '{RULE_MARKER}missing_reference:spatial_unit_id:')
+                  WHERE NOT EXISTS (SELECT 1 FROM spatial_unit WHERE id = NEW.spatial_unit_id
+                                    AND end_lifespan_version IS NULL);
+                  SELECT RAISE(ABORT, '{RULE_MARKER}share_exceeded::')
+                  WHERE {share_sum} > 1.000000001;
+                END""")
+
+    def backup_to(self, target_path: str) -> None:
+        """Online copy of the whole database (consistent even while in use)."""
+        target = sqlite3.connect(target_path)
+        try:
+            self._con.backup(target)
+        finally:
+            target.close()
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def _uri_path(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(os.path.abspath(path))
