@@ -21,7 +21,8 @@ def resolve_srid(crs: str | int) -> int:
     try:
         parsed = CRS.from_user_input(text)
     except CRSError as exc:
-        raise UnknownCrsError(f"Unknown coordinate reference system {crs!r}: {exc}", str(crs))
+        raise UnknownCrsError(f"Unknown coordinate reference system {crs!r}: {exc}",
+                             str(crs)) from exc
     epsg = parsed.to_epsg(min_confidence=100)
     if epsg is None:
         raise UnknownCrsError(

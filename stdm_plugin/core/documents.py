@@ -55,6 +55,7 @@ def sniff_mime(content: bytes, file_name: str) -> str:
 class DocumentRepository(RecordRepository):
     table = "supporting_document"
     record_class = SupportingDocument
+    unselected_columns = ("content",)  # read on demand by content()
 
     def validate(self, record: SupportingDocument) -> None:
         targets = [f for f in TARGETS if getattr(record, f)]
@@ -92,12 +93,10 @@ class DocumentRepository(RecordRepository):
         if storage == "folder":
             record.relative_path = f"{digest[:2]}/{digest}"
             written = self._write_to_folder(record.relative_path, content)
+        else:
+            record.content = content
         try:
-            with self.store.transaction():
-                self.add(record)
-                if storage == "embedded":
-                    self.db.execute("UPDATE supporting_document SET content = ? WHERE id = ?",
-                                    (content, record.id))
+            self.add(record)
         except BaseException:
             if written:  # the file is only kept if its record landed
                 self._remove_if_unreferenced(record.relative_path)  # type: ignore[arg-type]
@@ -108,16 +107,6 @@ class DocumentRepository(RecordRepository):
         with open(path, "rb") as handle:
             content = handle.read()
         return self.attach(content, os.path.basename(path), **kwargs)
-
-    def _insert_many(self, records) -> None:  # type: ignore[override]
-        # Embedded content is written by attach() in the same transaction; the
-        # CHECK constraint needs it at insert time, so insert a placeholder first.
-        names = ["id", *self.record_class.data_fields(), "created_at", "created_by",
-                 "updated_at", "updated_by", "begin_lifespan_version", "end_lifespan_version"]
-        sql = self._insert_sql(names).replace(") VALUES (", ", content) VALUES (", 1)
-        sql = sql[:-1] + ", ?)"
-        self.db.executemany(sql, ([*self._row_values(r, names),
-                                   b"" if r.storage == "embedded" else None] for r in records))
 
     def _folder_path(self, relative_path: str) -> str:
         base = self.store.documents_dir

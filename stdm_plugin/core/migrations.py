@@ -82,7 +82,7 @@ def _v1_core_tables(db: Backend, srid: int) -> None:
             id_document_number TEXT,
             phone TEXT,
             household_role TEXT,
-            group_party_id TEXT REFERENCES party (id),
+            group_party_id TEXT REFERENCES party (id) DEFERRABLE INITIALLY DEFERRED,
             remarks TEXT,
             {RECORD_COLUMNS})""")
     db.execute("CREATE INDEX party_group_idx ON party (group_party_id)")
@@ -94,7 +94,7 @@ def _v1_core_tables(db: Backend, srid: int) -> None:
             seq INTEGER NOT NULL,
             code TEXT NOT NULL UNIQUE,
             land_use TEXT,
-            parcel_id TEXT REFERENCES spatial_unit (id),
+            parcel_id TEXT REFERENCES spatial_unit (id) DEFERRABLE INITIALLY DEFERRED,
             area_m2 REAL,
             address TEXT,
             remarks TEXT,
@@ -160,10 +160,15 @@ def _v2_history_and_rules(db: Backend, srid: int) -> None:
     db.create_schema_rules()
 
 
+#: columns left out of the audit values: document bytes are covered by their sha256
+AUDIT_SKIPPED_COLUMNS = ("content",)
+
+
 def refresh_audit_triggers(db: Backend) -> None:
     """(Re)create audit triggers from the live columns; call after any column change."""
     for table, geometry_columns in VERSIONED_TABLES.items():
-        db.create_audit_triggers(table, db.columns(table), geometry_columns)
+        columns = [c for c in db.columns(table) if c not in AUDIT_SKIPPED_COLUMNS]
+        db.create_audit_triggers(table, columns, geometry_columns)
 
 
 Migration = Callable[[Backend, int], None]

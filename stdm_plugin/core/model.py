@@ -116,3 +116,4 @@ class SupportingDocument(Record):
     size_bytes: int = 0
     storage: str = "embedded"
     relative_path: Optional[str] = None
+    content: Optional[bytes] = field(default=None, repr=False, compare=False)

@@ -24,6 +24,8 @@ class RecordRepository:
     geometry_columns: ClassVar[dict[str, bool]] = {}
     #: columns the store computes; not taken from user input on update
     computed_columns: ClassVar[tuple[str, ...]] = ()
+    #: columns too big to read with every record
+    unselected_columns: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, store: "SettlementStore") -> None:
         self.store = store
@@ -32,7 +34,7 @@ class RecordRepository:
     # --- reading -----------------------------------------------------------
     def _select_list(self) -> str:
         names = ["id", *self.record_class.data_fields(), *RECORD_FIELDS]
-        names = list(dict.fromkeys(names))
+        names = [n for n in dict.fromkeys(names) if n not in self.unselected_columns]
         return ", ".join(
             f"{self.db.geometry_as_wkb(n)} AS {n}" if n in self.geometry_columns else n
             for n in names)
@@ -157,8 +159,9 @@ class RecordRepository:
             now = utc_now()
             record.updated_at = record.begin_lifespan_version = now
             record.updated_by = self.store.actor
-            names = [*self.record_class.data_fields(), "updated_at", "updated_by",
-                     "begin_lifespan_version"]
+            names = [n for n in self.record_class.data_fields()
+                     if n not in self.unselected_columns]
+            names += ["updated_at", "updated_by", "begin_lifespan_version"]
             assignments = ", ".join(
                 f"{n} = {self.db.geometry_param(self.store.srid, self.geometry_columns[n])}"
                 if n in self.geometry_columns else f"{n} = ?" for n in names)

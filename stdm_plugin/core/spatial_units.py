@@ -13,7 +13,7 @@ from collections import defaultdict
 from .crs import area_calculator
 from .errors import MissingReferenceError, ValidationError
 from .model import Settlement, SpatialUnit
-from .records import RecordRepository, json_list, check_geometry, require
+from .records import RecordRepository, check_geometry, json_list, require
 
 SETTLEMENT_CODE = re.compile(r"^[A-Z0-9]{2,10}$")
 KIND_LETTER = {"parcel": "P", "structure": "S"}
