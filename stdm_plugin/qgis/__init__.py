@@ -1,0 +1,1 @@
+"""QGIS glue without widgets: layers, relations, forms and styles for a store."""

@@ -1,0 +1,104 @@
+"""A QGIS project view of a settlement store: layers, relations, forms, styles.
+
+Used by the plugin's "New/Open settlement store" (into the current project)
+and by ``build.py demo`` (written to a .qgz file that opens it).
+"""
+from __future__ import annotations
+
+import os
+
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsLayerTreeGroup,
+    QgsProject,
+    QgsReferencedRectangle,
+    QgsVectorLayer,
+)
+
+from ..core.store import SettlementStore
+from .forms import configure_forms
+from .i18n import tr
+from .layers import layer_specs, make_layer
+from .relations import make_relations
+from .styles import style_layers
+
+SPATIAL_ORDER = ("structure_points", "structures", "parcels", "settlements")
+TABLE_ORDER = ("parties", "tenure", "documents", "code_lists")
+
+
+class StoreLayerError(RuntimeError):
+    """QGIS could not read one of the store's tables as a layer."""
+
+
+def build_layers(store_path: str) -> dict[str, QgsVectorLayer]:
+    layers = {}
+    for spec in layer_specs():
+        layer = make_layer(store_path, spec)
+        if not layer.isValid():
+            raise StoreLayerError(tr("QGIS could not open the table {0} of {1}").format(
+                spec.table, store_path))
+        layers[spec.key] = layer
+    return layers
+
+
+def add_store_to_project(project: QgsProject, store: SettlementStore,
+                         lang: str = "en") -> dict[str, QgsVectorLayer]:
+    """Add the store's layers, relations and forms to ``project``; returns the layers."""
+    path = os.path.abspath(store.path or "")
+    layers = build_layers(path)
+    group_name = tr("Settlement store: {0}").format(os.path.basename(path))
+    root = project.layerTreeRoot()
+    old = root.findGroup(group_name)
+    if old is not None:
+        remove_store_from_project(project, old)
+    first_layers = not project.mapLayers()
+    project.addMapLayers(list(layers.values()), False)
+    group = root.insertGroup(0, group_name)
+    group.setCustomProperty("stdm/store_path", path)
+    for key in SPATIAL_ORDER:
+        group.addLayer(layers[key])
+    tables = group.addGroup(tr("Tables"))
+    for key in TABLE_ORDER:
+        tables.addLayer(layers[key])
+    tables.setExpanded(False)
+    relations = {r.id(): r for r in make_relations(project, layers)}
+    manager = project.relationManager()
+    for relation in relations.values():
+        manager.addRelation(relation)
+    configure_forms(layers, relations, lang)
+    style_layers(layers, store.lookups.labels("land_use", lang))
+    if first_layers or not project.crs().isValid():
+        project.setCrs(QgsCoordinateReferenceSystem(f"EPSG:{store.srid}"))
+    project.setEllipsoid("EPSG:7030")  # WGS 84: $area in forms gives m² like the core
+    project.writeEntry("stdm", "store_path", path)
+    return layers
+
+
+def remove_store_from_project(project: QgsProject, group: QgsLayerTreeGroup) -> None:
+    ids = [node.layerId() for node in group.findLayers()]
+    manager = project.relationManager()
+    for relation_id, relation in list(manager.relations().items()):
+        if relation.referencingLayerId() in ids or relation.referencedLayerId() in ids:
+            manager.removeRelation(relation_id)
+    project.removeMapLayers(ids)
+    group.parent().removeChildNode(group)
+
+
+def write_project(store: SettlementStore, project_path: str, lang: str = "en") -> str:
+    """Write a .qgz that opens the store, with paths relative to the project."""
+    project = QgsProject()
+    try:
+        project.setTitle(tr("Settlement store {0}").format(os.path.basename(store.path or "")))
+        layers = add_store_to_project(project, store, lang)
+        extent = layers["parcels"].extent()
+        if not extent.isEmpty():
+            extent.scale(1.1)
+            project.viewSettings().setDefaultViewExtent(
+                QgsReferencedRectangle(extent, project.crs()))
+        project.writeEntryBool("Paths", "/Absolute", False)
+        if not project.write(project_path):
+            raise StoreLayerError(tr("Could not write the project {0}: {1}").format(
+                project_path, project.error()))
+    finally:
+        project.clear()
+    return project_path

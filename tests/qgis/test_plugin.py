@@ -1,0 +1,76 @@
+import sqlite3
+
+import pytest
+from qgis.core import Qgis, QgsProject
+
+from stdm_plugin.core import SettlementStore
+from stdm_plugin.plugin import StdmPlugin
+
+
+@pytest.fixture
+def plugin(qgis_iface):
+    qgis_iface.messageBar().clear_messages()
+    instance = StdmPlugin(qgis_iface)
+    instance.initGui()
+    yield instance
+    instance.unload()
+    QgsProject.instance().clear()
+
+
+def critical(iface):
+    return iface.messageBar().get_messages(Qgis.Critical)
+
+
+def test_menu_and_toolbar_actions(plugin, qgis_iface):
+    texts = [a.text() for a in plugin.menu.actions()]
+    assert texts == ["New settlement store…", "Open settlement store…"]
+    assert [a.text() for a in plugin.toolbar.actions()] == texts
+
+
+def test_create_store_shows_its_layers(plugin, qgis_iface, tmp_path):
+    path = str(tmp_path / "abobo.sqlite")
+    assert plugin.create_store(path, "EPSG:32630", ("ABO", "Abobo Baoulé"))
+    names = {layer.name() for layer in QgsProject.instance().mapLayers().values()}
+    assert {"Parcels", "Structures", "Parties", "Social tenure", "Settlements"} <= names
+    assert QgsProject.instance().crs().authid() == "EPSG:32630"
+    assert critical(qgis_iface) == []
+    assert any("abobo.sqlite" in m for m in qgis_iface.messageBar().get_messages(Qgis.Success))
+    with SettlementStore.open(path) as store:
+        assert store.settlements.by_code("ABO").name == "Abobo Baoulé"
+
+
+def test_unknown_crs_gets_a_message_and_no_file(plugin, qgis_iface, tmp_path):
+    path = tmp_path / "x.sqlite"
+    assert not plugin.create_store(str(path), "EPSG:999999", None)
+    assert any("EPSG:999999" in m for m in critical(qgis_iface))
+    assert not path.exists()
+    assert QgsProject.instance().mapLayers() == {}
+
+
+def test_opening_a_file_that_is_not_a_store_says_so(plugin, qgis_iface, tmp_path):
+    path = tmp_path / "photo.sqlite"
+    path.write_bytes(b"\xff\xd8\xff\xe0 not a database")
+    assert not plugin.show_store(str(path))
+    assert any("not a settlement store" in m and "photo.sqlite" in m
+               for m in critical(qgis_iface))
+    assert path.read_bytes() == b"\xff\xd8\xff\xe0 not a database"
+
+
+def test_opening_a_newer_store_says_update_the_plugin(plugin, qgis_iface, tmp_path):
+    path = tmp_path / "future.sqlite"
+    SettlementStore.create(path, 4326).close()
+    con = sqlite3.connect(path)
+    con.execute("UPDATE stdm_store_info SET value = '99' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+    assert not plugin.show_store(str(path))
+    assert any("newer version" in m for m in critical(qgis_iface))
+    assert QgsProject.instance().mapLayers() == {}
+
+
+def test_opening_an_existing_store_twice_replaces_its_layers(plugin, filled_store):
+    assert plugin.show_store(filled_store.path)
+    assert plugin.show_store(filled_store.path)
+    parcels = QgsProject.instance().mapLayersByName("Parcels")
+    assert len(parcels) == 1
+    assert parcels[0].featureCount() == 2
