@@ -48,7 +48,8 @@ class PartyRepository(RecordRepository):
         born = parse_iso_date(record.date_of_birth, table=table, field="date_of_birth",
                               record_id=rid)
         today = datetime.now(timezone.utc).date()
-        require(born is None or born <= today, "date_of_birth is in the future",
+        require(born is None or born <= today,
+                f"party.date_of_birth {record.date_of_birth} is in the future",
                 table=table, field="date_of_birth", value=record.date_of_birth, record_id=rid)
         if record.age_years is not None:
             require(isinstance(record.age_years, int) and 0 <= record.age_years <= 130,

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Build the demo settlement store and a QGIS project that opens it (``build.py demo``)."""
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from stdm_plugin.core import SettlementStore  # noqa: E402
+from stdm_plugin.core.demo_settlement import load_demo_settlement  # noqa: E402
+
+STORE_NAME = "koumassi_demo.sqlite"
+
+
+def fresh(path: pathlib.Path) -> None:
+    """Remove what an earlier demo run wrote (only our own file names)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        candidate = path.with_name(path.name + suffix)
+        if candidate.exists():
+            candidate.unlink()
+
+
+def build_store(out: pathlib.Path) -> tuple[pathlib.Path, dict[str, int]]:
+    store_path = out / STORE_NAME
+    fresh(store_path)
+    with SettlementStore.create(store_path, 32630, actor="demo") as store:
+        counts = load_demo_settlement(store, ROOT / "demo" / "data")
+    return store_path, counts
+
+
+def render_map(project_path: pathlib.Path, png: pathlib.Path) -> None:
+    from qgis.core import QgsMapRendererParallelJob, QgsMapSettings, QgsProject
+    from qgis.PyQt.QtCore import QSize
+    from qgis.PyQt.QtGui import QColor
+
+    project = QgsProject()
+    try:
+        project.read(str(project_path))
+        layers = [node.layer() for node in project.layerTreeRoot().findLayers()
+                  if node.layer().isSpatial()]
+        settings = QgsMapSettings()
+        settings.setLayers(layers)
+        settings.setDestinationCrs(project.crs())
+        settings.setExtent(project.viewSettings().defaultViewExtent())
+        settings.setOutputSize(QSize(1400, 900))
+        settings.setBackgroundColor(QColor("#f4f1ea"))
+        job = QgsMapRendererParallelJob(settings)
+        job.start()
+        job.waitForFinished()
+        job.renderedImage().save(str(png))
+    finally:
+        project.clear()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default=str(ROOT / "demo-output"),
+                        help="folder for the store, project and map (default: demo-output)")
+    args = parser.parse_args()
+    out = pathlib.Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    store_path, counts = build_store(out)
+    if not os.environ.get("DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from qgis.core import QgsApplication
+
+    app = QgsApplication([], False)
+    app.initQgis()
+    try:
+        from stdm_plugin.qgis.project import write_project
+
+        project_path = out / "koumassi_demo.qgz"
+        with SettlementStore.open(store_path, actor="demo") as store:
+            write_project(store, str(project_path))
+        png = out / "koumassi_demo_map.png"
+        render_map(project_path, png)
+    finally:
+        app.exitQgis()
+    print("Demo settlement built:")
+    print(f"  {counts['parcels']} parcels, {counts['structures']} structures, "
+          f"{counts['parties']} parties (households and persons), {counts['tenure']} tenure "
+          "records")
+    print(f"  store:   {store_path}")
+    print(f"  project: {project_path}   (open it in QGIS: qgis {project_path})")
+    print(f"  map:     {png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
