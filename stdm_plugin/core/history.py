@@ -10,19 +10,27 @@ def record_versions(db: Backend, table: str, record_id: str) -> list[dict]:
     """Each version of a record, oldest first, with its lifespan and author.
 
     A version begins at the insert or update that wrote it and ends at the
-    next change (or stays open if it is the current one).
+    next change (or stays open if it is the current one). Inserts are logged
+    without values (the row holds them), so the first version's values come
+    from the first update's old values, or from the row if never changed.
     """
-    rows = db.query(
-        "SELECT id, action, changed_at, changed_by, new_values FROM audit_log "
+    events = db.query(
+        "SELECT action, changed_at, changed_by, old_values, new_values FROM audit_log "
         "WHERE table_name = ? AND record_id = ? ORDER BY id", (table, record_id))
     versions: list[dict] = []
-    for row in rows:
+    for event in events:
         if versions:
-            versions[-1]["end"] = row["changed_at"]
-        if row["action"] == "delete":
+            versions[-1]["end"] = event["changed_at"]
+            if versions[-1]["values"] is None and event["old_values"]:
+                versions[-1]["values"] = json.loads(event["old_values"])
+        if event["action"] == "delete":
             continue
-        versions.append({
-            "begin": row["changed_at"], "end": None, "action": row["action"],
-            "changed_by": row["changed_by"], "values": json.loads(row["new_values"]),
-        })
+        values = json.loads(event["new_values"]) if event["new_values"] else None
+        versions.append({"begin": event["changed_at"], "end": None, "action": event["action"],
+                         "changed_by": event["changed_by"], "values": values})
+    if versions and versions[-1]["values"] is None:
+        row = db.query_one(f"SELECT * FROM {table} WHERE id = ?", (record_id,))
+        versions[-1]["values"] = None if row is None else {
+            k: (bytes(v).hex().upper() if isinstance(v, (bytes, memoryview)) else v)
+            for k, v in row.items()}
     return versions

@@ -78,10 +78,11 @@ class SpatialUnitRepository(RecordRepository):
             self.validate(record)
         self._check_references(records)
         self._assign_codes(records)
-        areas = area_calculator(self.store.srid)
+        polygonal = [r for r in records if r.boundary is not None]
+        measured = area_calculator(self.store.srid).areas_m2([r.boundary for r in polygonal])
+        for record, area in zip(polygonal, measured):
+            record.area_m2 = round(area, 2)
         for record in records:
-            record.area_m2 = None if record.boundary is None else round(
-                areas.area_m2(record.boundary), 2)
             if record.location is None and record.boundary is not None:
                 record.location = record.boundary.representative_point()
 

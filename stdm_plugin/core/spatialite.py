@@ -179,8 +179,10 @@ class SpatiaLiteBackend(Backend):
                 expr = f"hex({alias}.{col})" if col in geometry_columns else f"{alias}.{col}"
                 parts.append(f"'{col}', {expr}")
             return "json_object(" + ", ".join(parts) + ")"
+        # An insert records who and when only: the inserted values are the row
+        # itself until the first update, whose old_values then keep them.
         for action, old, new, who in (
-            ("insert", "NULL", values("NEW"), "NEW.updated_by"),
+            ("insert", "NULL", "NULL", "NEW.updated_by"),
             ("update", values("OLD"), values("NEW"), "NEW.updated_by"),
             ("delete", values("OLD"), "NULL", "OLD.updated_by"),
         ):

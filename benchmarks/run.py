@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Benchmarks (``build.py bench``): figures go to BENCHMARKS.md, never into unit tests.
+
+insert: N parcels, each with one household and one tenure record, written
+through the core (validation, codes, geodesic areas, audit triggers) into a
+new store, against plain ``sqlite3`` executemany of the same rows into the
+same columns without any of that, measured in the same run. Each variant
+runs in its own process so that its peak memory (max RSS) is its own.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SIDE = 15.0  # metres; parcels on a regular grid in UTM 30N
+ORIGIN = (380_000.0, 580_000.0)
+
+
+def source_rows(n: int):
+    """The same input for both variants: parcel squares and household names."""
+    from shapely.geometry import box
+
+    per_row = int(n ** 0.5) + 1
+    parcels = [box(ORIGIN[0] + (i % per_row) * SIDE, ORIGIN[1] + (i // per_row) * SIDE,
+                   ORIGIN[0] + (i % per_row + 1) * SIDE, ORIGIN[1] + (i // per_row + 1) * SIDE)
+               for i in range(n)]
+    names = [f"Ménage {i:06d}" for i in range(n)]
+    return parcels, names
+
+
+def run_core(n: int, path: str) -> float:
+    from stdm_plugin.core import (
+        Party,
+        Settlement,
+        SettlementStore,
+        SocialTenure,
+        SpatialUnit,
+    )
+
+    parcels, names = source_rows(n)
+    start = time.perf_counter()
+    with SettlementStore.create(path, 32630, actor="bench") as store:
+        with store.transaction():
+            site = store.settlements.add(Settlement(code="BEN", name="Benchmark"))
+            units = store.spatial_units.add_many(
+                [SpatialUnit(kind="parcel", settlement_id=site.id, land_use="residential",
+                             boundary=p) for p in parcels])
+            households = store.parties.add_many(
+                [Party(party_type="household", group_name=name) for name in names])
+            store.tenure.add_many(
+                [SocialTenure(party_id=h.id, spatial_unit_id=u.id, tenure_type="occupant")
+                 for h, u in zip(households, units)])
+    return time.perf_counter() - start
+
+
+BASELINE_SCHEMA = """
+CREATE TABLE spatial_unit (id TEXT PRIMARY KEY, kind TEXT, settlement_id TEXT, seq INTEGER,
+    code TEXT, land_use TEXT, area_m2 REAL, boundary BLOB, created_by TEXT, updated_by TEXT);
+CREATE TABLE party (id TEXT PRIMARY KEY, party_type TEXT, group_name TEXT, created_by TEXT,
+    updated_by TEXT);
+CREATE TABLE social_tenure (id TEXT PRIMARY KEY, party_id TEXT, spatial_unit_id TEXT,
+    tenure_type TEXT, share_numerator INTEGER, share_denominator INTEGER, created_by TEXT,
+    updated_by TEXT);
+"""
+
+
+def run_raw(n: int, path: str) -> float:
+    import sqlite3
+    import uuid
+
+    parcels, names = source_rows(n)
+    start = time.perf_counter()
+    con = sqlite3.connect(path)
+    con.executescript(BASELINE_SCHEMA)
+    unit_ids = [str(uuid.uuid4()) for _ in range(n)]
+    party_ids = [str(uuid.uuid4()) for _ in range(n)]
+    with con:
+        con.executemany(
+            "INSERT INTO spatial_unit VALUES (?, 'parcel', 'site', ?, ?, 'residential', ?, ?, "
+            "'bench', 'bench')",
+            ((uid, i + 1, f"BEN-P{i + 1:05d}", p.area, p.wkb)
+             for i, (uid, p) in enumerate(zip(unit_ids, parcels))))
+        con.executemany("INSERT INTO party VALUES (?, 'household', ?, 'bench', 'bench')",
+                        zip(party_ids, names))
+        con.executemany(
+            "INSERT INTO social_tenure VALUES (?, ?, ?, 'occupant', 1, 1, 'bench', 'bench')",
+            ((str(uuid.uuid4()), pid, uid) for pid, uid in zip(party_ids, unit_ids)))
+    con.close()
+    return time.perf_counter() - start
+
+
+VARIANTS = {"core": run_core, "raw_sqlite3": run_raw}
+
+
+def child(variant: str, n: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        seconds = VARIANTS[variant](n, os.path.join(folder, "bench.sqlite"))
+        size = os.path.getsize(os.path.join(folder, "bench.sqlite"))
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"variant": variant, "seconds": seconds, "peak_mib": peak_kib / 1024,
+                      "file_mib": size / 2**20}))
+
+
+def measure(variant: str, n: int) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--child", variant, "--parcels", str(n)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--parcels", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per variant, interleaved; the median is reported")
+    parser.add_argument("--child", choices=sorted(VARIANTS), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.parcels)
+        return 0
+    runs: dict[str, list[dict]] = {v: [] for v in VARIANTS}
+    for _ in range(args.repeat):
+        for variant in VARIANTS:  # interleaved, so machine noise hits both alike
+            runs[variant].append(measure(variant, args.parcels))
+    summary = {v: {"seconds": statistics.median(r["seconds"] for r in rs),
+                   "peak_mib": statistics.median(r["peak_mib"] for r in rs),
+                   "file_mib": rs[-1]["file_mib"]} for v, rs in runs.items()}
+    core, raw = summary["core"], summary["raw_sqlite3"]
+    print(f"Bulk insert: {args.parcels:,} parcels + 1 household + 1 tenure each "
+          f"(median of {args.repeat}, interleaved)")
+    print(f"{'variant':<14}{'seconds':>10}{'rows/s':>12}{'peak MiB':>10}{'file MiB':>10}")
+    for variant, figures in summary.items():
+        rate = 3 * args.parcels / figures["seconds"]
+        print(f"{variant:<14}{figures['seconds']:>10.2f}{rate:>12,.0f}"
+              f"{figures['peak_mib']:>10.0f}{figures['file_mib']:>10.1f}")
+    print(f"ratio core/raw: time {core['seconds'] / raw['seconds']:.1f}x, "
+          f"peak memory {core['peak_mib'] / raw['peak_mib']:.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
