@@ -24,8 +24,8 @@ SPATIALITE_MODULES = ("mod_spatialite", "mod_spatialite.so", "libspatialite")
 BUSY_TIMEOUT_MS = 5000
 NOW_SQL = "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
 # Messages raised by database triggers start with this marker and a code,
-# e.g. "STDM:missing_reference:party_id:" (SQLite's RAISE takes only a literal
-# message, so no record id); translate_error maps them to core errors.
+# e.g. "STDM:missing_reference:party_id: <message>" (SQLite's RAISE takes only a
+# literal, so no record id); translate_error maps them to core errors.
 RULE_MARKER = "STDM:"
 
 
@@ -119,15 +119,13 @@ class SpatiaLiteBackend(Backend):
             if rule:
                 code, record, detail = rule.groups()
                 if code == "share_exceeded":
-                    return ShareExceededError(
-                        "The tenure shares on this spatial unit would add up to more than 1",
-                        table="social_tenure", field="share_numerator")
+                    return ShareExceededError(detail.strip(), table="social_tenure",
+                                              field=record)
                 if code == "missing_reference":
-                    return MissingReferenceError(
-                        f"Reference to a missing record: {record} {detail}".strip(),
-                        table="social_tenure", field=record)
+                    return MissingReferenceError(f"{detail.strip()} ({record})",
+                                                 table="social_tenure", field=record)
                 if code == "append_only":
-                    return ValidationError("The audit log is append-only", table="audit_log")
+                    return ValidationError(detail.strip(), table="audit_log")
             if "FOREIGN KEY" in text:
                 return MissingReferenceError(f"A record points at a missing record ({text})")
         return error
@@ -187,22 +185,29 @@ class SpatiaLiteBackend(Backend):
             ("delete", values("OLD"), "NULL", "OLD.updated_by"),
         ):
             ref = "OLD" if action == "delete" else "NEW"
+            stamp = ""
+            if action == "update":
+                # Edits made with QGIS's own tools do not set updated_at; stamp them
+                # here (recursive triggers are off, so this does not log twice).
+                stamp = (f"UPDATE {table} SET updated_at = {NOW_SQL}, "
+                         f"begin_lifespan_version = {NOW_SQL} WHERE id = NEW.id "
+                         "AND NEW.updated_at IS OLD.updated_at;")
             self._con.execute(f"""
                 CREATE TRIGGER audit_{table}_{action} AFTER {action.upper()} ON {table}
                 BEGIN
                   INSERT INTO audit_log (table_name, record_id, action, changed_at, changed_by,
                                          old_values, new_values)
                   VALUES ('{table}', {ref}.id, '{action}', {NOW_SQL}, {who}, {old}, {new});
+                  {stamp}
                 END""")
 
     def create_schema_rules(self) -> None:
         con = self._con
-        con.execute(f"""
-            CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
-            BEGIN SELECT RAISE(ABORT, '{RULE_MARKER}append_only:audit_log:'); END""")
-        con.execute(f"""
-            CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
-            BEGIN SELECT RAISE(ABORT, '{RULE_MARKER}append_only:audit_log:'); END""")
+        for event in ("UPDATE", "DELETE"):
+            con.execute(f"""
+                CREATE TRIGGER IF NOT EXISTS audit_log_no_{event.lower()}
+                BEFORE {event} ON audit_log
+                BEGIN SELECT {_raise("append_only", "audit_log")}; END""")
         share_sum = """(SELECT total(CAST(t.share_numerator AS REAL) / t.share_denominator)
                  FROM social_tenure t
                  WHERE t.spatial_unit_id = NEW.spatial_unit_id AND t.id <> NEW.id
@@ -214,13 +219,13 @@ class SpatiaLiteBackend(Backend):
                 BEFORE {event} ON social_tenure
                 WHEN NEW.end_lifespan_version IS NULL
                 BEGIN
-                  SELECT RAISE(ABORT, '{RULE_MARKER}missing_reference:party_id:')
+                  SELECT {_raise("missing_reference", "party_id")}
                   WHERE NOT EXISTS (SELECT 1 FROM party WHERE id = NEW.party_id
                                     AND end_lifespan_version IS NULL);
-                  SELECT RAISE(ABORT, '{RULE_MARKER}missing_reference:spatial_unit_id:')
+                  SELECT {_raise("missing_reference", "spatial_unit_id")}
                   WHERE NOT EXISTS (SELECT 1 FROM spatial_unit WHERE id = NEW.spatial_unit_id
                                     AND end_lifespan_version IS NULL);
-                  SELECT RAISE(ABORT, '{RULE_MARKER}share_exceeded::')
+                  SELECT {_raise("share_exceeded", "share_numerator")}
                   WHERE {share_sum} > 1.000000001;
                 END""")
 
@@ -234,6 +239,21 @@ class SpatiaLiteBackend(Backend):
 
     def close(self) -> None:
         self._con.close()
+
+
+# What a user sees when QGIS's own editing tools hit a database rule.
+RULE_MESSAGES = {
+    "append_only": "The audit log is append-only: its entries cannot be changed or deleted.",
+    "missing_reference": "A tenure record must point at an existing, current party and "
+                         "parcel or structure.",
+    "share_exceeded": "The tenure shares on this parcel or structure would add up to "
+                      "more than 1.",
+}
+
+
+def _raise(code: str, field: str) -> str:
+    """SQL that aborts with a message the user can read and translate_error can parse."""
+    return f"RAISE(ABORT, '{RULE_MARKER}{code}:{field}: {RULE_MESSAGES[code]}')"
 
 
 def _uri_path(path: str) -> str:
