@@ -6,6 +6,7 @@ store, schema, migrations and domain rules live here and are tested alone.
 __version__ = "0.1.0"
 
 from .errors import (  # noqa: E402
+    ConcurrentEditError,
     InvalidGeometryError,
     MissingReferenceError,
     NewerStoreError,
@@ -24,7 +25,8 @@ from .model import Party, Settlement, SocialTenure, SpatialUnit, SupportingDocum
 from .store import SettlementStore  # noqa: E402
 
 __all__ = [
-    "InvalidGeometryError", "MissingReferenceError", "NewerStoreError", "NotAStoreError",
+    "ConcurrentEditError", "InvalidGeometryError", "MissingReferenceError", "NewerStoreError",
+    "NotAStoreError",
     "Party", "ReadOnlyStoreError", "RecordNotFoundError", "SettlementStore", "Settlement",
     "ShareExceededError", "SocialTenure", "SpatialUnit", "StdmError", "StoreError",
     "StoreExistsError", "StoreLockedError", "SupportingDocument", "UnknownCrsError",

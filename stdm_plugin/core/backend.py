@@ -22,11 +22,18 @@ class Backend(abc.ABC):
     dialect: str = ""
     #: where the store lives, for messages (a file path or a connection name)
     location: str = ""
+    # SQL pieces that differ per dialect, used by migrations and repositories
+    now_sql: str = ""  #: ISO 8601 UTC text with milliseconds and "Z"
+    uuid_sql: str = ""  #: a random UUID (version 4) as text
+    real_type: str = "REAL"
+    blob_type: str = "BLOB"
+    serial_pk: str = ""  #: an auto-numbered integer primary key
+    json_list_sql: str = ""  #: "(...)" set of the strings in one JSON array parameter
 
     # --- plain SQL -------------------------------------------------------
     @abc.abstractmethod
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        """Run one statement that returns no rows."""
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement that returns no rows; returns the number of rows changed."""
 
     @abc.abstractmethod
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
@@ -95,6 +102,14 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def create_audit_triggers(self, table: str, columns: Sequence[str],
                               geometry_columns: Sequence[str]) -> None: ...
+
+    @abc.abstractmethod
+    def lock_rows(self, table: str, ids: Sequence[str]) -> None:
+        """Hold these rows until the transaction ends (checks that read, then write)."""
+
+    @abc.abstractmethod
+    def lock_numbering(self, key: str) -> None:
+        """Serialise code numbering for ``key`` until the transaction ends."""
 
     @abc.abstractmethod
     def create_schema_rules(self) -> None:

@@ -90,3 +90,18 @@ class RecordNotFoundError(StdmError):
         super().__init__(f"No current record in {table} with id {record_id}")
         self.table = table
         self.record_id = record_id
+
+
+class ConcurrentEditError(StdmError):
+    """Someone else saved the record since it was read: nothing was overwritten."""
+
+    def __init__(self, table: str, record_id: str, changed_by: str | None,
+                 changed_at: str | None) -> None:
+        super().__init__(
+            f"{table} {record_id} was changed by {changed_by or 'someone'} at "
+            f"{changed_at or 'an unknown time'} after you opened it; nothing was overwritten. "
+            "Reload it and make your change again.")
+        self.table = table
+        self.record_id = record_id
+        self.changed_by = changed_by
+        self.changed_at = changed_at

@@ -10,22 +10,16 @@ from typing import Callable
 
 from .backend import Backend
 from .lookups import seed_lookups
-from .spatialite import NOW_SQL
 
-UUID_SQL = (
-    "(lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' || "
-    "substr(lower(hex(randomblob(2))), 2) || '-' || "
-    "substr('89ab', 1 + (abs(random()) % 4), 1) || substr(lower(hex(randomblob(2))), 2) || '-' || "
-    "lower(hex(randomblob(6))))"
-)
 
-# Columns every versioned record carries: who and when, and the LADM lifespan.
-RECORD_COLUMNS = f"""
-    created_at TEXT NOT NULL DEFAULT ({NOW_SQL}),
+def record_columns(db: Backend) -> str:
+    """Columns every versioned record carries: who and when, and the LADM lifespan."""
+    return f"""
+    created_at TEXT NOT NULL DEFAULT ({db.now_sql}),
     created_by TEXT NOT NULL DEFAULT 'unknown',
-    updated_at TEXT NOT NULL DEFAULT ({NOW_SQL}),
+    updated_at TEXT NOT NULL DEFAULT ({db.now_sql}),
     updated_by TEXT NOT NULL DEFAULT 'unknown',
-    begin_lifespan_version TEXT NOT NULL DEFAULT ({NOW_SQL}),
+    begin_lifespan_version TEXT NOT NULL DEFAULT ({db.now_sql}),
     end_lifespan_version TEXT"""
 
 #: tables whose changes are audited, with their geometry columns
@@ -42,6 +36,8 @@ VERSIONED_TABLES: dict[str, tuple[str, ...]] = {
 
 def _v1_core_tables(db: Backend, srid: int) -> None:
     """LADM core: settlements, parties, spatial units, tenure, documents, lookups."""
+    RECORD_COLUMNS = record_columns(db)  # noqa: N806 - reads as the SQL it is
+    UUID_SQL = f"({db.uuid_sql})"  # noqa: N806
     db.execute(f"""
         CREATE TABLE lookup (
             id TEXT PRIMARY KEY DEFAULT {UUID_SQL},
@@ -95,7 +91,7 @@ def _v1_core_tables(db: Backend, srid: int) -> None:
             code TEXT NOT NULL UNIQUE,
             land_use TEXT,
             parcel_id TEXT REFERENCES spatial_unit (id) DEFERRABLE INITIALLY DEFERRED,
-            area_m2 REAL,
+            area_m2 {db.real_type},
             address TEXT,
             remarks TEXT,
             {RECORD_COLUMNS},
@@ -131,11 +127,12 @@ def _v1_core_tables(db: Backend, srid: int) -> None:
             sha256 TEXT NOT NULL,
             size_bytes INTEGER NOT NULL,
             storage TEXT NOT NULL CHECK (storage IN ('embedded', 'folder')),
-            content BLOB,
+            content {db.blob_type},
             relative_path TEXT,
             {RECORD_COLUMNS},
-            CHECK ((party_id IS NOT NULL) + (spatial_unit_id IS NOT NULL)
-                   + (social_tenure_id IS NOT NULL) = 1),
+            CHECK ((CASE WHEN party_id IS NULL THEN 0 ELSE 1 END)
+                   + (CASE WHEN spatial_unit_id IS NULL THEN 0 ELSE 1 END)
+                   + (CASE WHEN social_tenure_id IS NULL THEN 0 ELSE 1 END) = 1),
             CHECK ((storage = 'embedded' AND content IS NOT NULL)
                    OR (storage = 'folder' AND relative_path IS NOT NULL)))""")
     for col in ("party_id", "spatial_unit_id", "social_tenure_id"):
@@ -147,17 +144,24 @@ def _v2_history_and_rules(db: Backend, srid: int) -> None:
     """Audit log of every change (append-only) and database-side domain rules."""
     db.execute(f"""
         CREATE TABLE audit_log (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            id {db.serial_pk},
             table_name TEXT NOT NULL,
             record_id TEXT NOT NULL,
             action TEXT NOT NULL CHECK (action IN ('insert', 'update', 'delete')),
-            changed_at TEXT NOT NULL DEFAULT ({NOW_SQL}),
+            changed_at TEXT NOT NULL DEFAULT ({db.now_sql}),
             changed_by TEXT,
             old_values TEXT,
             new_values TEXT)""")
     db.execute("CREATE INDEX audit_log_record_idx ON audit_log (table_name, record_id)")
     refresh_audit_triggers(db)
     db.create_schema_rules()
+
+
+def _v3_row_versions(db: Backend, srid: int) -> None:
+    """A row version on every record, for optimistic locking between users."""
+    for table in VERSIONED_TABLES:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN row_version INTEGER NOT NULL DEFAULT 1")
+    refresh_audit_triggers(db)
 
 
 #: columns left out of the audit values: document bytes are covered by their sha256
@@ -175,6 +179,7 @@ Migration = Callable[[Backend, int], None]
 MIGRATIONS: dict[int, Migration] = {
     1: _v1_core_tables,
     2: _v2_history_and_rules,
+    3: _v3_row_versions,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -187,6 +192,6 @@ def migrate(db: Backend, current: int, srid: int, target: int = SCHEMA_VERSION) 
         db.execute("UPDATE stdm_store_info SET value = ? WHERE key = 'schema_version'",
                    (str(version),))
         db.execute("INSERT INTO stdm_schema_history (version, applied_at) VALUES (?, "
-                   f"{NOW_SQL})", (version,))
+                   f"{db.now_sql})", (version,))
         applied.append(version)
     return applied

@@ -13,7 +13,7 @@ from fractions import Fraction
 from typing import Any, Optional
 
 RECORD_FIELDS = ("created_at", "created_by", "updated_at", "updated_by",
-                 "begin_lifespan_version", "end_lifespan_version")
+                 "begin_lifespan_version", "end_lifespan_version", "row_version")
 
 
 @dataclass
@@ -25,6 +25,7 @@ class Record:
     updated_by: Optional[str] = field(default=None, compare=False)
     begin_lifespan_version: Optional[str] = field(default=None, compare=False)
     end_lifespan_version: Optional[str] = field(default=None, compare=False)
+    row_version: Optional[int] = field(default=None, compare=False)
 
     @classmethod
     def data_fields(cls) -> list[str]:

@@ -72,7 +72,7 @@ class PartyRepository(RecordRepository):
         if outside:
             known_groups = {row["id"] for row in self.db.query(
                 "SELECT id FROM party WHERE party_type <> 'person' AND end_lifespan_version "
-                "IS NULL AND id IN (SELECT value FROM json_each(?))",
+                f"IS NULL AND id IN {self.db.json_list_sql}",
                 (json_list(sorted(outside)),))}
         for record in records:
             gid = record.group_party_id

@@ -10,7 +10,12 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
 
-from .errors import InvalidGeometryError, RecordNotFoundError, ValidationError
+from .errors import (
+    ConcurrentEditError,
+    InvalidGeometryError,
+    RecordNotFoundError,
+    ValidationError,
+)
 from .model import RECORD_FIELDS, Record
 
 if TYPE_CHECKING:
@@ -69,7 +74,7 @@ class RecordRepository:
             return set()
         found = self.db.query(
             f"SELECT id FROM {self.table} WHERE end_lifespan_version IS NULL "
-            "AND id IN (SELECT value FROM json_each(?))", (json_list(wanted),))
+            f"AND id IN {self.db.json_list_sql}", (json_list(wanted),))
         return set(wanted) - {r["id"] for r in found}
 
     def find(self, where: str = "", params: Sequence[Any] = (), *,
@@ -114,6 +119,7 @@ class RecordRepository:
         record.created_at = record.updated_at = record.begin_lifespan_version = now
         record.created_by = record.updated_by = actor
         record.end_lifespan_version = None
+        record.row_version = 1
 
     def _insert_many(self, records: Sequence[Record]) -> None:
         names = ["id", *self.record_class.data_fields(), *RECORD_FIELDS]
@@ -142,8 +148,15 @@ class RecordRepository:
         for record in records:
             self.validate(record)
 
-    def update(self, record_id: str, **changes: Any) -> Record:
-        """Change fields of a current record; the old version stays in the history."""
+    def update(self, record_id: str, expected_version: int | None = None,
+               **changes: Any) -> Record:
+        """Change fields of a current record; the old version stays in the history.
+
+        ``expected_version`` is the row_version the caller read: if someone
+        saved the record since, ConcurrentEditError says who and when, and
+        nothing is written. Without it, the version read here is checked, so
+        a save racing this one is still caught.
+        """
         from .store import utc_now
 
         allowed = set(self.record_class.data_fields()) - set(self.computed_columns)
@@ -153,20 +166,30 @@ class RecordRepository:
                                   table=self.table, field=sorted(unknown)[0])
         with self.store.transaction():
             record = self.get(record_id)
+            read_version = record.row_version
+            if expected_version is not None and expected_version != read_version:
+                raise ConcurrentEditError(self.table, record_id, record.updated_by,
+                                          record.updated_at)
             for name, value in changes.items():
                 setattr(record, name, value)
             self._prepare_update(record)
             now = utc_now()
             record.updated_at = record.begin_lifespan_version = now
             record.updated_by = self.store.actor
+            record.row_version = (read_version or 0) + 1
             names = [n for n in self.record_class.data_fields()
                      if n not in self.unselected_columns]
-            names += ["updated_at", "updated_by", "begin_lifespan_version"]
+            names += ["updated_at", "updated_by", "begin_lifespan_version", "row_version"]
             assignments = ", ".join(
                 f"{n} = {self.db.geometry_param(self.store.srid, self.geometry_columns[n])}"
                 if n in self.geometry_columns else f"{n} = ?" for n in names)
-            self.db.execute(f"UPDATE {self.table} SET {assignments} WHERE id = ?",
-                            [*self._row_values(record, names), record_id])
+            changed = self.db.execute(
+                f"UPDATE {self.table} SET {assignments} WHERE id = ? AND row_version = ?",
+                [*self._row_values(record, names), record_id, read_version])
+            if changed != 1:
+                latest = self.get(record_id, include_retired=True)
+                raise ConcurrentEditError(self.table, record_id, latest.updated_by,
+                                          latest.updated_at)
         return record
 
     def _prepare_update(self, record: Record) -> None:
@@ -179,17 +202,18 @@ class RecordRepository:
         with self.store.transaction():
             self.get(record_id)
             self._before_retire(record_id)
+            now = utc_now()
             self.db.execute(
                 f"UPDATE {self.table} SET end_lifespan_version = ?, updated_at = ?, "
-                "updated_by = ? WHERE id = ?",
-                (utc_now(), utc_now(), self.store.actor, record_id))
+                "updated_by = ?, row_version = row_version + 1 WHERE id = ?",
+                (now, now, self.store.actor, record_id))
 
     def _before_retire(self, record_id: str) -> None:
         """Refuse or cascade before a retirement (e.g. a parcel with current tenure)."""
 
 
 def json_list(values: Iterable[Any]) -> str:
-    """A batch of ids as one JSON parameter, read in SQL with json_each()."""
+    """A batch of ids as one JSON parameter, read in SQL with ``db.json_list_sql``."""
     return json.dumps(list(values))
 
 

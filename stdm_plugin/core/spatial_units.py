@@ -107,7 +107,7 @@ class SpatialUnitRepository(RecordRepository):
         if parcel_ids - batch_parcels:
             known = {row["id"] for row in self.db.query(
                 "SELECT id FROM spatial_unit WHERE kind = 'parcel' AND end_lifespan_version "
-                "IS NULL AND id IN (SELECT value FROM json_each(?))",
+                f"IS NULL AND id IN {self.db.json_list_sql}",
                 (json_list(sorted(parcel_ids - batch_parcels)),))}
             for record in records:
                 if record.parcel_id and record.parcel_id not in known | batch_parcels:
@@ -124,6 +124,7 @@ class SpatialUnitRepository(RecordRepository):
         for record in records:
             pending[(record.settlement_id, record.kind)].append(record)  # type: ignore[index]
         for (settlement_id, kind), group in pending.items():
+            self.db.lock_numbering(f"{settlement_id}:{kind}")
             if settlement_id not in prefixes:
                 prefixes[settlement_id] = self.db.scalar(
                     "SELECT code FROM settlement WHERE id = ?", (settlement_id,))

@@ -47,7 +47,18 @@ def load_spatialite(connection: sqlite3.Connection) -> None:
 
 
 class SpatiaLiteBackend(Backend):
+    """SQLite takes one writer at a time (BEGIN IMMEDIATE), so the row and
+    numbering locks of the interface are already held by the transaction."""
+
     dialect = "spatialite"
+    now_sql = NOW_SQL
+    uuid_sql = (
+        "lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' || "
+        "substr(lower(hex(randomblob(2))), 2) || '-' || "
+        "substr('89ab', 1 + (abs(random()) % 4), 1) || substr(lower(hex(randomblob(2))), 2) "
+        "|| '-' || lower(hex(randomblob(6)))")
+    serial_pk = "INTEGER PRIMARY KEY AUTOINCREMENT"
+    json_list_sql = "(SELECT value FROM json_each(?))"
 
     def __init__(self, path: str, *, read_only: bool = False, timeout_ms: int = BUSY_TIMEOUT_MS):
         self.location = os.fspath(path)
@@ -70,8 +81,8 @@ class SpatiaLiteBackend(Backend):
         return self._con
 
     # --- plain SQL -------------------------------------------------------
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self._con.execute(sql, tuple(params))
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._con.execute(sql, tuple(params)).rowcount
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self._con.executemany(sql, rows)
@@ -101,6 +112,12 @@ class SpatiaLiteBackend(Backend):
     def rollback_to(self, name: str) -> None:
         self._con.execute(f"ROLLBACK TO {name}")
         self._con.execute(f"RELEASE {name}")
+
+    def lock_rows(self, table: str, ids: Sequence[str]) -> None:
+        """Nothing to do: BEGIN IMMEDIATE already holds the only write lock."""
+
+    def lock_numbering(self, key: str) -> None:
+        """Nothing to do: BEGIN IMMEDIATE already holds the only write lock."""
 
     def translate_error(self, error: Exception) -> Exception:
         text = str(error)
@@ -187,11 +204,14 @@ class SpatiaLiteBackend(Backend):
             ref = "OLD" if action == "delete" else "NEW"
             stamp = ""
             if action == "update":
-                # Edits made with QGIS's own tools do not set updated_at; stamp them
-                # here (recursive triggers are off, so this does not log twice).
+                # Edits made with QGIS's own tools set neither updated_at nor
+                # row_version; stamp them here (recursive triggers are off, so
+                # this does not log twice).
+                marker = "row_version" if "row_version" in columns else "updated_at"
+                bump = ", row_version = row_version + 1" if marker == "row_version" else ""
                 stamp = (f"UPDATE {table} SET updated_at = {NOW_SQL}, "
-                         f"begin_lifespan_version = {NOW_SQL} WHERE id = NEW.id "
-                         "AND NEW.updated_at IS OLD.updated_at;")
+                         f"begin_lifespan_version = {NOW_SQL}{bump} WHERE id = NEW.id "
+                         f"AND NEW.{marker} IS OLD.{marker};")
             self._con.execute(f"""
                 CREATE TRIGGER audit_{table}_{action} AFTER {action.upper()} ON {table}
                 BEGIN

@@ -46,13 +46,14 @@ class TenureRepository(RecordRepository):
     def _check_shares(self, records: list[SocialTenure]) -> None:
         """Shares held on one spatial unit, counted exactly, never add up to more than 1."""
         units = sorted({r.spatial_unit_id for r in records})
+        self.db.lock_rows("spatial_unit", units)  # another user's claim waits for ours
         batch_ids = [r.id for r in records if r.id]
         totals: dict[str, Fraction] = defaultdict(Fraction)
         for row in self.db.query(
                 "SELECT spatial_unit_id, share_numerator, share_denominator FROM social_tenure "
                 "WHERE end_lifespan_version IS NULL "
-                "AND spatial_unit_id IN (SELECT value FROM json_each(?)) "
-                "AND id NOT IN (SELECT value FROM json_each(?))",
+                f"AND spatial_unit_id IN {self.db.json_list_sql} "
+                f"AND id NOT IN {self.db.json_list_sql}",
                 (json_list(units), json_list(batch_ids))):
             totals[row["spatial_unit_id"]] += Fraction(row["share_numerator"],
                                                        row["share_denominator"])

@@ -5,6 +5,7 @@ import sqlite3
 import pytest
 
 from stdm_plugin.core import (
+    ConcurrentEditError,
     NewerStoreError,
     NotAStoreError,
     Party,
@@ -147,11 +148,14 @@ def test_an_older_store_upgrades_itself_on_open_after_a_backup(tmp_path):
     path = tmp_path / "old.sqlite"
     with SettlementStore.create(path, 32630, target_version=1) as old:
         assert old.schema_version == 1
-        kept = old.parties.add(Party(first_name="Awa", last_name="Koné"))
         assert not old.db.table_exists("audit_log")
+        with old.transaction():  # as the version-1 plugin wrote it
+            old.db.execute("INSERT INTO party (id, first_name, last_name) VALUES "
+                           "('p-1', 'Awa', 'Koné')")
     with SettlementStore.open(path, actor="upgrader") as store:
         assert store.schema_version == SCHEMA_VERSION
-        assert store.parties.get(kept.id).last_name == "Koné"
+        kept = store.parties.get("p-1")
+        assert (kept.last_name, kept.row_version) == ("Koné", 1)
         store.parties.update(kept.id, phone="0700000000")
         assert [v["action"] for v in store.history("party", kept.id)] == ["update"]
         applied = [r["version"] for r in store.db.query(
@@ -173,3 +177,22 @@ def test_copy_keeps_everything_even_while_open(tmp_path, ):
     with SettlementStore.open(tmp_path / "copy.sqlite") as copy:
         assert copy.parties.get(party.id).first_name == "Awa"
         assert copy.documents.verify() == []
+
+
+def test_a_save_over_someone_elses_change_is_refused(tmp_path):
+    path = tmp_path / "shared.sqlite"
+    with SettlementStore.create(path, 4326, actor="amina") as first:
+        party = first.parties.add(Party(first_name="Awa", last_name="Koné"))
+        seen = first.parties.get(party.id).row_version
+        with SettlementStore.open(path, actor="yao") as second:
+            second.parties.update(party.id, phone="+225 01 02 03 04 05")
+        with pytest.raises(ConcurrentEditError) as info:
+            first.parties.update(party.id, expected_version=seen, last_name="Koné-Bamba")
+        assert info.value.changed_by == "yao"
+        assert "yao" in str(info.value) and "nothing was overwritten" in str(info.value)
+        current = first.parties.get(party.id)
+        assert (current.last_name, current.phone) == ("Koné", "+225 01 02 03 04 05")
+        assert current.row_version == seen + 1
+        first.parties.update(party.id, expected_version=current.row_version,
+                             last_name="Koné-Bamba")
+        assert first.parties.get(party.id).row_version == seen + 2

@@ -139,6 +139,7 @@ def test_edits_outside_the_plugin_are_stamped_and_audited(store, parcel, person)
     assert after.evidence == "Attestation du chef"
     assert after.updated_at > before
     assert after.begin_lifespan_version == after.updated_at
+    assert after.row_version == 2
     log = store.db.query("SELECT action, changed_by FROM audit_log WHERE record_id = ? "
                          "ORDER BY id", (claim_.id,))
     assert log == [{"action": "insert", "changed_by": "tester"},
