@@ -10,9 +10,40 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import re
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from .errors import MissingReferenceError, ShareExceededError, ValidationError
+
 Row = Mapping[str, Any]
+
+# Database rules (triggers) abort with "STDM:<code>:<field>: <message>", in
+# every dialect, so that rule_error can turn them into core errors while a
+# user editing with QGIS's own tools still reads a sentence.
+RULE_MARKER = "STDM:"
+RULE_MESSAGES = {
+    "append_only": "The audit log is append-only: its entries cannot be changed or deleted.",
+    "missing_reference": "A tenure record must point at an existing, current party and "
+                         "parcel or structure.",
+    "share_exceeded": "The tenure shares on this parcel or structure would add up to "
+                      "more than 1.",
+}
+
+
+def rule_error(text: str) -> Exception | None:
+    """The core error for a database rule's message, or None if it is not one."""
+    found = re.search(r"STDM:(\w+):([^:]*):?([^\n]*)", text)
+    if not found:
+        return None
+    code, field, detail = found.groups()
+    detail = detail.strip()
+    if code == "share_exceeded":
+        return ShareExceededError(detail, table="social_tenure", field=field)
+    if code == "missing_reference":
+        return MissingReferenceError(f"{detail} ({field})", table="social_tenure", field=field)
+    if code == "append_only":
+        return ValidationError(detail, table="audit_log")
+    return ValidationError(detail)
 
 
 class Backend(abc.ABC):

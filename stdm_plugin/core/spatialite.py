@@ -7,26 +7,15 @@ timeout, so that QGIS's own provider and the plugin can share the file.
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 from typing import Any, Iterable, Sequence
 
-from .backend import Backend
-from .errors import (
-    MissingReferenceError,
-    ReadOnlyStoreError,
-    ShareExceededError,
-    StoreLockedError,
-    ValidationError,
-)
+from .backend import RULE_MARKER, RULE_MESSAGES, Backend, rule_error
+from .errors import MissingReferenceError, ReadOnlyStoreError, StoreLockedError
 
 SPATIALITE_MODULES = ("mod_spatialite", "mod_spatialite.so", "libspatialite")
 BUSY_TIMEOUT_MS = 5000
 NOW_SQL = "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
-# Messages raised by database triggers start with this marker and a code,
-# e.g. "STDM:missing_reference:party_id: <message>" (SQLite's RAISE takes only a
-# literal, so no record id); translate_error maps them to core errors.
-RULE_MARKER = "STDM:"
 
 
 def load_spatialite(connection: sqlite3.Connection) -> None:
@@ -132,17 +121,9 @@ class SpatiaLiteBackend(Backend):
                     f"The store {self.location} is read-only: check the file's permissions.",
                     self.location)
         if isinstance(error, sqlite3.IntegrityError):
-            rule = re.search(r"STDM:(\w+):([^:]*):?(.*)", text)
-            if rule:
-                code, record, detail = rule.groups()
-                if code == "share_exceeded":
-                    return ShareExceededError(detail.strip(), table="social_tenure",
-                                              field=record)
-                if code == "missing_reference":
-                    return MissingReferenceError(f"{detail.strip()} ({record})",
-                                                 table="social_tenure", field=record)
-                if code == "append_only":
-                    return ValidationError(detail.strip(), table="audit_log")
+            rule = rule_error(text)
+            if rule is not None:
+                return rule
             if "FOREIGN KEY" in text:
                 return MissingReferenceError(f"A record points at a missing record ({text})")
         return error
@@ -261,18 +242,8 @@ class SpatiaLiteBackend(Backend):
         self._con.close()
 
 
-# What a user sees when QGIS's own editing tools hit a database rule.
-RULE_MESSAGES = {
-    "append_only": "The audit log is append-only: its entries cannot be changed or deleted.",
-    "missing_reference": "A tenure record must point at an existing, current party and "
-                         "parcel or structure.",
-    "share_exceeded": "The tenure shares on this parcel or structure would add up to "
-                      "more than 1.",
-}
-
-
 def _raise(code: str, field: str) -> str:
-    """SQL that aborts with a message the user can read and translate_error can parse."""
+    """SQL that aborts with a message the user can read and rule_error can parse."""
     return f"RAISE(ABORT, '{RULE_MARKER}{code}:{field}: {RULE_MESSAGES[code]}')"
 
 

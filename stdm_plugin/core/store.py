@@ -111,21 +111,69 @@ class SettlementStore:
         except sqlite3.Error as exc:
             raise NotAStoreError(f"{path} could not be opened as a store: {exc}", path) from exc
         try:
-            version = _schema_version(db, path)
-            if version > SCHEMA_VERSION:
-                raise NewerStoreError(
-                    f"{path} was made by a newer version of the plugin (schema {version}; "
-                    f"this plugin knows up to {SCHEMA_VERSION}). Update the plugin to open it.",
-                    path, version, SCHEMA_VERSION)
+            _checked_version(db)  # before anything is written, even the WAL switch
             if not read_only:
                 _check_not_locked(db, path)
                 db.enable_wal()
-                if version < SCHEMA_VERSION and upgrade:
-                    _upgrade(db, path, version)
-            return cls(db, actor=actor or default_actor(), path=path)
+            return cls._open_backend(db, path, actor=actor, upgrade=upgrade and not read_only,
+                                     backup=lambda version: _backup_before_upgrade(
+                                         db, path, version))
         except BaseException:
             db.close()
             raise
+
+    @classmethod
+    def create_postgis(cls, connection: dict, schema: str, crs: str | int, *,
+                       actor: str | None = None,
+                       target_version: int = SCHEMA_VERSION) -> "SettlementStore":
+        """Make a new store in a new (or empty) schema of a PostGIS database."""
+        from .postgis import PostGISBackend
+
+        srid = resolve_srid(crs)
+        actor = actor or default_actor()
+        db = PostGISBackend(connection, schema)
+        try:
+            if db.query("SELECT 1 FROM information_schema.tables WHERE table_schema = ?",
+                        (db.schema,)):
+                raise StoreExistsError(f"{db.location} is not empty; choose a new schema.",
+                                       db.location)
+            with transaction(db):  # the schema too is rolled back if anything fails
+                db.execute(f'CREATE SCHEMA IF NOT EXISTS "{db.schema}"')
+                db.init_spatial_metadata()
+                if not db.srid_exists(srid):
+                    raise UnknownCrsError(f"EPSG:{srid} is not known to PostGIS.",
+                                          f"EPSG:{srid}")
+                _create_info_tables(db, srid, actor)
+                migrate(db, 0, srid, target_version)
+        finally:
+            db.close()
+        return cls.open_postgis(connection, schema, actor=actor,
+                                upgrade=target_version == SCHEMA_VERSION)
+
+    @classmethod
+    def open_postgis(cls, connection: dict, schema: str, *, actor: str | None = None,
+                     upgrade: bool = True) -> "SettlementStore":
+        """Open a store in a PostGIS schema; an older schema upgrades in one transaction."""
+        from .postgis import PostGISBackend
+
+        db = PostGISBackend(connection, schema)
+        try:
+            return cls._open_backend(db, None, actor=actor, upgrade=upgrade, backup=None)
+        except BaseException:
+            db.close()
+            raise
+
+    @classmethod
+    def _open_backend(cls, db: Backend, path: str | None, *, actor: str | None, upgrade: bool,
+                      backup) -> "SettlementStore":
+        version = _checked_version(db)
+        if version < SCHEMA_VERSION and upgrade:
+            if backup is not None:
+                backup(version)
+            srid = int(db.scalar(f"SELECT value FROM {INFO_TABLE} WHERE key = 'srid'"))
+            with transaction(db):
+                migrate(db, version, srid)
+        return cls(db, actor=actor or default_actor(), path=path)
 
     def close(self) -> None:
         self.db.close()
@@ -225,11 +273,22 @@ def _check_file(path: str, read_only: bool) -> None:
             "the store. Copy the store to a writable folder, or open it read-only.", path)
 
 
+def _checked_version(db: Backend) -> int:
+    """The store's schema version; refuses a store made by a newer plugin."""
+    version = _schema_version(db, db.location)
+    if version > SCHEMA_VERSION:
+        raise NewerStoreError(
+            f"{db.location} was made by a newer version of the plugin (schema {version}; "
+            f"this plugin knows up to {SCHEMA_VERSION}). Update the plugin to open it.",
+            db.location, version, SCHEMA_VERSION)
+    return version
+
+
 def _schema_version(db: Backend, path: str) -> int:
     try:
         if not db.table_exists(INFO_TABLE):
             raise NotAStoreError(
-                f"{path} is a SQLite database but not a settlement store "
+                f"{path} is a database but not a settlement store "
                 f"(it has no {INFO_TABLE} table).", path)
         value = db.scalar(f"SELECT value FROM {INFO_TABLE} WHERE key = 'schema_version'")
     except sqlite3.DatabaseError as exc:
@@ -249,11 +308,7 @@ def _check_not_locked(db: Backend, path: str) -> None:
             "Close the other QGIS or plugin window, or try again in a moment.", path) from exc
 
 
-def _upgrade(db: Backend, path: str, version: int) -> None:
+def _backup_before_upgrade(db: SpatiaLiteBackend, path: str, version: int) -> None:
     backup = f"{path}.schema-v{version}.bak"
     if not os.path.exists(backup):
-        db.backup_to(backup)  # type: ignore[attr-defined]
-    srid = int(db.scalar(f"SELECT value FROM {INFO_TABLE} WHERE key = 'srid'"))
-    with transaction(db):
-        migrate(db, version, srid)
-
+        db.backup_to(backup)
