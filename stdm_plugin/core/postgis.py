@@ -52,6 +52,7 @@ class PostGISBackend(Backend):
                  lock_timeout_ms: int = LOCK_TIMEOUT_MS) -> None:
         psycopg2 = _driver()
         self.schema = check_schema_name(schema)
+        self.connection_params = dict(connection)
         shown = {k: v for k, v in connection.items() if k not in ("password",)}
         self.location = f"PostgreSQL {shown} schema {schema}"
         try:

@@ -175,6 +175,14 @@ class SettlementStore:
                 migrate(db, version, srid)
         return cls(db, actor=actor or default_actor(), path=path)
 
+    def reopen(self, actor: str | None = None) -> "SettlementStore":
+        """A second, independent connection to the same store (another user, a worker)."""
+        if self.db.dialect == "postgis":
+            return SettlementStore.open_postgis(
+                self.db.connection_params, self.db.schema,  # type: ignore[attr-defined]
+                actor=actor or self.actor)
+        return SettlementStore.open(self.path or "", actor=actor or self.actor)
+
     def close(self) -> None:
         self.db.close()
 

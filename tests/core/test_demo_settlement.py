@@ -2,14 +2,13 @@ import pathlib
 from collections import Counter
 from fractions import Fraction
 
-from stdm_plugin.core import SettlementStore
 from stdm_plugin.core.demo_settlement import load_demo_settlement
 
 DEMO = pathlib.Path(__file__).resolve().parents[2] / "demo" / "data"
 
 
-def test_demo_settlement_loads_whole_and_consistent(tmp_path):
-    with SettlementStore.create(tmp_path / "demo.sqlite", 32630, actor="demo") as store:
+def test_demo_settlement_loads_whole_and_consistent(new_store):
+    with new_store(actor="demo") as store:
         counts = load_demo_settlement(store, DEMO)
         assert counts["parcels"] >= 300
         assert store.spatial_units.count() == counts["parcels"] + counts["structures"]

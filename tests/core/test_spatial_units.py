@@ -6,7 +6,6 @@ from stdm_plugin.core import (
     InvalidGeometryError,
     MissingReferenceError,
     Settlement,
-    SettlementStore,
     SpatialUnit,
     ValidationError,
 )
@@ -35,7 +34,7 @@ def test_parcels_are_stored_as_multipolygons_with_a_location(store, settlement):
     assert stored.location.within(stored.boundary)
 
 
-def test_area_is_in_square_metres_whatever_the_storage_crs(tmp_path):
+def test_area_is_in_square_metres_whatever_the_storage_crs(new_store):
     """The same 20 m x 15 m plot in Abidjan, stored in UTM 30N and in WGS 84."""
     from pyproj import Transformer
 
@@ -43,7 +42,7 @@ def test_area_is_in_square_metres_whatever_the_storage_crs(tmp_path):
     to_wgs84 = Transformer.from_crs(32630, 4326, always_xy=True).transform
     areas = {}
     for srid, geometry in ((32630, utm_plot), (4326, transform(to_wgs84, utm_plot))):
-        with SettlementStore.create(tmp_path / f"{srid}.sqlite", srid) as store:
+        with new_store(crs=srid) as store:
             site = store.settlements.add(Settlement(code="ABJ", name="Abidjan"))
             areas[srid] = store.spatial_units.add(SpatialUnit(
                 kind="parcel", settlement_id=site.id, boundary=geometry)).area_m2

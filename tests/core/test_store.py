@@ -179,12 +179,11 @@ def test_copy_keeps_everything_even_while_open(tmp_path, ):
         assert copy.documents.verify() == []
 
 
-def test_a_save_over_someone_elses_change_is_refused(tmp_path):
-    path = tmp_path / "shared.sqlite"
-    with SettlementStore.create(path, 4326, actor="amina") as first:
+def test_a_save_over_someone_elses_change_is_refused(new_store):
+    with new_store(actor="amina") as first:
         party = first.parties.add(Party(first_name="Awa", last_name="Koné"))
         seen = first.parties.get(party.id).row_version
-        with SettlementStore.open(path, actor="yao") as second:
+        with first.reopen(actor="yao") as second:
             second.parties.update(party.id, phone="+225 01 02 03 04 05")
         with pytest.raises(ConcurrentEditError) as info:
             first.parties.update(party.id, expected_version=seen, last_name="Koné-Bamba")

@@ -1,4 +1,3 @@
-import sqlite3
 from fractions import Fraction
 
 import pytest
@@ -99,23 +98,20 @@ def test_a_user_extended_tenure_type_is_accepted(store, parcel, person):
     assert store.lookups.labels("tenure_type", "fr")["usufruct"] == "Usufruit"
 
 
-def test_database_rules_hold_for_edits_made_outside_the_plugin(store, parcel, person):
+def test_database_rules_hold_for_edits_made_outside_the_plugin(store, parcel, person,
+                                                              outside):
     """QGIS's own provider writes with plain SQL; the triggers still refuse bad tenure."""
-    con = sqlite3.connect(store.path)
-    con.enable_load_extension(True)
-    con.load_extension("mod_spatialite")
-    con.execute("INSERT INTO social_tenure (party_id, spatial_unit_id, tenure_type, "
-                "share_numerator, share_denominator) VALUES (?, ?, 'owner', 2, 3)",
-                (person.id, parcel.id))
-    with pytest.raises(sqlite3.IntegrityError, match="share_exceeded.*more than 1"):
-        con.execute("INSERT INTO social_tenure (party_id, spatial_unit_id, tenure_type, "
-                    "share_numerator, share_denominator) VALUES (?, ?, 'tenant', 1, 2)",
-                    (person.id, parcel.id))
-    with pytest.raises(sqlite3.IntegrityError, match="missing_reference:party_id"):
-        con.execute("INSERT INTO social_tenure (party_id, spatial_unit_id, tenure_type) "
-                    "VALUES ('nobody', ?, 'owner')", (parcel.id,))
-    con.rollback()
-    con.close()
+    insert = ("INSERT INTO social_tenure (party_id, spatial_unit_id, tenure_type, "
+              "share_numerator, share_denominator) VALUES (?, ?, ?, ?, ?)")
+    outside.execute(insert, (person.id, parcel.id, "owner", 2, 3))
+    with pytest.raises(Exception) as info:
+        outside.execute(insert, (person.id, parcel.id, "tenant", 1, 2))
+    assert "more than 1" in str(info.value)
+    assert isinstance(outside.translate_error(info.value), ShareExceededError)
+    with pytest.raises(Exception) as info:
+        outside.execute(insert, ("nobody", parcel.id, "owner", 1, 10))
+    assert isinstance(outside.translate_error(info.value), MissingReferenceError)
+    assert store.tenure.share_total(parcel.id) == Fraction(2, 3)
 
 
 def test_a_parcel_with_current_claims_cannot_be_retired(store, parcel, person):
@@ -125,16 +121,11 @@ def test_a_parcel_with_current_claims_cannot_be_retired(store, parcel, person):
     assert store.spatial_units.exists(parcel.id)
 
 
-def test_edits_outside_the_plugin_are_stamped_and_audited(store, parcel, person):
+def test_edits_outside_the_plugin_are_stamped_and_audited(store, parcel, person, outside):
     claim_ = store.tenure.add(claim(person, parcel, 1, 2))
     before = store.tenure.get(claim_.id).updated_at
-    con = sqlite3.connect(store.path)
-    con.enable_load_extension(True)
-    con.load_extension("mod_spatialite")
-    con.execute("UPDATE social_tenure SET evidence = 'Attestation du chef', "
-                "updated_by = 'qgis-user' WHERE id = ?", (claim_.id,))
-    con.commit()
-    con.close()
+    outside.execute("UPDATE social_tenure SET evidence = 'Attestation du chef', "
+                    "updated_by = 'qgis-user' WHERE id = ?", (claim_.id,))
     after = store.tenure.get(claim_.id)
     assert after.evidence == "Attestation du chef"
     assert after.updated_at > before
