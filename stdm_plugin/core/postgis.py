@@ -172,11 +172,17 @@ class PostGISBackend(Backend):
     def geometry_as_wkb(self, column: str) -> str:
         return f"ST_AsBinary({column})"
 
+    @property
+    def _path(self) -> str:
+        """Functions find the store's tables whatever the caller's search_path (QGIS's)."""
+        return f'SET search_path = "{self.schema}", public'
+
     def create_audit_triggers(self, table: str, columns: Sequence[str],
                               geometry_columns: Sequence[str]) -> None:
         """Audit every change, and stamp edits that did not stamp themselves (QGIS's)."""
         self.execute(f"""
-            CREATE OR REPLACE FUNCTION stdm_audit() RETURNS trigger LANGUAGE plpgsql AS $body$
+            CREATE OR REPLACE FUNCTION stdm_audit() RETURNS trigger LANGUAGE plpgsql
+            {self._path} AS $body$
             BEGIN
               IF TG_OP = 'INSERT' THEN
                 INSERT INTO audit_log (table_name, record_id, action, changed_at, changed_by)
@@ -199,7 +205,7 @@ class PostGISBackend(Backend):
         bump = "NEW.row_version := OLD.row_version + 1;" if marker == "row_version" else ""
         self.execute(f"""
             CREATE OR REPLACE FUNCTION stdm_stamp_{table}() RETURNS trigger LANGUAGE plpgsql
-            AS $body$
+            {self._path} AS $body$
             BEGIN
               IF NEW.{marker} IS NOT DISTINCT FROM OLD.{marker} THEN
                 NEW.updated_at := {NOW_SQL};
@@ -217,13 +223,13 @@ class PostGISBackend(Backend):
 
     def create_schema_rules(self) -> None:
         self.execute(f"""
-            CREATE OR REPLACE FUNCTION stdm_append_only() RETURNS trigger LANGUAGE plpgsql AS
-            $body$ BEGIN {_raise("append_only", "audit_log")} END $body$""")
+            CREATE OR REPLACE FUNCTION stdm_append_only() RETURNS trigger LANGUAGE plpgsql
+            {self._path} AS $body$ BEGIN {_raise("append_only", "audit_log")} END $body$""")
         self.execute("CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
                      "FOR EACH ROW EXECUTE FUNCTION stdm_append_only()")
         self.execute(f"""
             CREATE OR REPLACE FUNCTION stdm_social_tenure_rules() RETURNS trigger
-            LANGUAGE plpgsql AS $body$
+            LANGUAGE plpgsql {self._path} AS $body$
             BEGIN
               IF NEW.end_lifespan_version IS NOT NULL THEN RETURN NEW; END IF;
               -- one claim at a time per spatial unit, so concurrent shares are summed right

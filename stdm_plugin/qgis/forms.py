@@ -140,7 +140,8 @@ def _lookup_widgets(layer: QgsVectorLayer, key: str, code_lists: QgsVectorLayer,
             continue
         _widget(layer, field, QgsEditorWidgetSetup("ValueRelation", {
             "Layer": code_lists.id(), "LayerName": code_lists.name(),
-            "LayerSource": code_lists.source(), "LayerProviderName": "spatialite",
+            "LayerSource": code_lists.source(),
+            "LayerProviderName": code_lists.providerType(),
             "Key": "code", "Value": "label", "OrderByValue": False,
             "AllowNull": field != "tenure_type", "AllowMulti": False,
             "FilterExpression": f"\"category\" = '{category}' AND \"lang\" = '{lang}'"}))

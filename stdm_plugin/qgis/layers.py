@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qgis.core import QgsDataSourceUri, QgsVectorLayer
+from qgis.core import QgsVectorLayer
 
 from .i18n import tr
 
@@ -45,11 +45,10 @@ def layer_specs() -> list[LayerSpec]:
     ]
 
 
-def make_layer(store_path: str, spec: LayerSpec) -> QgsVectorLayer:
-    uri = QgsDataSourceUri()
-    uri.setDatabase(store_path)
-    uri.setDataSource("", spec.table, spec.geometry or "", spec.where, "id")
-    layer = QgsVectorLayer(uri.uri(), spec.title, "spatialite")
+def make_layer(source, spec: LayerSpec) -> QgsVectorLayer:
+    """``source`` is a SpatiaLiteSource or PostgresConnection (sources.py)."""
+    uri = source.layer_uri(spec.table, spec.geometry, spec.where)
+    layer = QgsVectorLayer(uri, spec.title, source.provider)
     layer.setCustomProperty("stdm/layer_key", spec.key)
     return layer
 

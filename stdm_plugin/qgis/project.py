@@ -5,8 +5,6 @@ and by ``build.py demo`` (written to a .qgz file that opens it).
 """
 from __future__ import annotations
 
-import os
-
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsLayerTreeGroup,
@@ -20,6 +18,7 @@ from .forms import configure_forms
 from .i18n import tr
 from .layers import layer_specs, make_layer
 from .relations import make_relations
+from .sources import source_for
 from .styles import style_layers
 
 SPATIAL_ORDER = ("structure_points", "structures", "parcels", "settlements")
@@ -30,23 +29,27 @@ class StoreLayerError(RuntimeError):
     """QGIS could not read one of the store's tables as a layer."""
 
 
-def build_layers(store_path: str) -> dict[str, QgsVectorLayer]:
+def build_layers(source) -> dict[str, QgsVectorLayer]:
     layers = {}
     for spec in layer_specs():
-        layer = make_layer(store_path, spec)
+        layer = make_layer(source, spec)
         if not layer.isValid():
             raise StoreLayerError(tr("QGIS could not open the table {0} of {1}").format(
-                spec.table, store_path))
+                spec.table, source.label))
         layers[spec.key] = layer
     return layers
 
 
-def add_store_to_project(project: QgsProject, store: SettlementStore,
-                         lang: str = "en") -> dict[str, QgsVectorLayer]:
-    """Add the store's layers, relations and forms to ``project``; returns the layers."""
-    path = os.path.abspath(store.path or "")
-    layers = build_layers(path)
-    group_name = tr("Settlement store: {0}").format(os.path.basename(path))
+def add_store_to_project(project: QgsProject, store: SettlementStore, lang: str = "en",
+                         source=None) -> dict[str, QgsVectorLayer]:
+    """Add the store's layers, relations and forms to ``project``; returns the layers.
+
+    ``source`` says where QGIS reads the layers (default: where ``store`` is;
+    the plugin passes a PostgresConnection carrying an authentication config).
+    """
+    source = source or source_for(store)
+    layers = build_layers(source)
+    group_name = tr("Settlement store: {0}").format(source.label)
     root = project.layerTreeRoot()
     old = root.findGroup(group_name)
     if old is not None:
@@ -54,7 +57,7 @@ def add_store_to_project(project: QgsProject, store: SettlementStore,
     first_layers = not project.mapLayers()
     project.addMapLayers(list(layers.values()), False)
     group = root.insertGroup(0, group_name)
-    group.setCustomProperty("stdm/store_path", path)
+    group.setCustomProperty("stdm/store", source.label)
     for key in SPATIAL_ORDER:
         group.addLayer(layers[key])
     tables = group.addGroup(tr("Tables"))
@@ -70,7 +73,7 @@ def add_store_to_project(project: QgsProject, store: SettlementStore,
     if first_layers or not project.crs().isValid():
         project.setCrs(QgsCoordinateReferenceSystem(f"EPSG:{store.srid}"))
     project.setEllipsoid("EPSG:7030")  # WGS 84: $area in forms gives m² like the core
-    project.writeEntry("stdm", "store_path", path)
+    project.writeEntry("stdm", "store", source.label)
     return layers
 
 
@@ -88,7 +91,7 @@ def write_project(store: SettlementStore, project_path: str, lang: str = "en") -
     """Write a .qgz that opens the store, with paths relative to the project."""
     project = QgsProject()
     try:
-        project.setTitle(tr("Settlement store {0}").format(os.path.basename(store.path or "")))
+        project.setTitle(tr("Settlement store {0}").format(source_for(store).label))
         layers = add_store_to_project(project, store, lang)
         extent = layers["parcels"].extent()
         if not extent.isEmpty():
