@@ -15,6 +15,7 @@ from qgis.core import (
     QgsEditFormConfig,
     QgsEditorWidgetSetup,
     QgsFieldConstraints,
+    QgsRelationManager,
     QgsVectorLayer,
 )
 
@@ -82,7 +83,9 @@ def layouts() -> dict[str, tuple[list[str], list[tuple[str, list[str]]]]]:
     }
 
 
-def configure_forms(layers: dict[str, QgsVectorLayer], relations: dict, lang: str) -> None:
+def configure_forms(layers: dict[str, QgsVectorLayer], manager: QgsRelationManager,
+                    lang: str) -> None:
+    """``manager`` already holds the store's relations (relations.py)."""
     names = aliases()
     for key, layer in layers.items():
         for index, field in enumerate(layer.fields()):
@@ -90,8 +93,25 @@ def configure_forms(layers: dict[str, QgsVectorLayer], relations: dict, lang: st
                 layer.setFieldAlias(index, names[field.name()])
         _common_defaults(layer)
         _lookup_widgets(layer, key, layers["code_lists"], lang)
-        _layout(layer, key, relations)
+        _layout(layer, key, manager)
     _special_widgets(layers)
+    for layer in layers.values():
+        _resolve_relations(layer, manager)
+
+
+def _resolve_relations(layer: QgsVectorLayer, manager: QgsRelationManager) -> None:
+    """Copies of a form configuration drop the relation behind each relation editor
+    (QGIS resolves them again only on project load), and a project written then
+    would keep relation="" and show empty tabs; resolve them by id once more."""
+    config = layer.editFormConfig()
+    pending = list(config.invisibleRootContainer().children())
+    while pending:
+        element = pending.pop()
+        if isinstance(element, QgsAttributeEditorContainer):
+            pending.extend(element.children())
+        elif isinstance(element, QgsAttributeEditorRelation):
+            element.init(manager)
+    layer.setEditFormConfig(config)
 
 
 def _set_default(layer: QgsVectorLayer, field: str, expression: str,
@@ -195,7 +215,7 @@ def _special_widgets(layers: dict[str, QgsVectorLayer]) -> None:
     layers["documents"].setDisplayExpression('"file_name"')
 
 
-def _layout(layer: QgsVectorLayer, key: str, relations: dict) -> None:
+def _layout(layer: QgsVectorLayer, key: str, manager: QgsRelationManager) -> None:
     general_fields, tabs = layouts()[key]
     config = layer.editFormConfig()
     config.setLayout(QgsEditFormConfig.TabLayout)
@@ -216,7 +236,7 @@ def _layout(layer: QgsVectorLayer, key: str, relations: dict) -> None:
         tab = QgsAttributeEditorContainer(title, root)
         tab.setIsGroupBox(False)
         for relation_id in relation_ids:
-            relation = relations[relation_id]
+            relation = manager.relation(relation_id)
             element = QgsAttributeEditorRelation(relation, tab)
             element.setLabel(relation.name())
             element.setRelationWidgetTypeId("relation_editor")

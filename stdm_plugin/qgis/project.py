@@ -68,7 +68,7 @@ def add_store_to_project(project: QgsProject, store: SettlementStore, lang: str 
     manager = project.relationManager()
     for relation in relations.values():
         manager.addRelation(relation)
-    configure_forms(layers, relations, lang)
+    configure_forms(layers, manager, lang)
     style_layers(layers, store.lookups.labels("land_use", lang))
     if first_layers or not project.crs().isValid():
         project.setCrs(QgsCoordinateReferenceSystem(f"EPSG:{store.srid}"))

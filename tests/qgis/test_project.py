@@ -1,4 +1,6 @@
 import os
+import re
+import zipfile
 
 from qgis.core import QgsFeatureRequest, QgsProject
 
@@ -50,7 +52,7 @@ def test_parcel_form_has_a_tenure_tab_with_the_relation_editor(filled_store):
         config = layers["parcels"].editFormConfig()
         tabs = {tab.name(): tab for tab in config.tabs()}
         assert list(tabs)[:2] == ["General", "Tenure"]
-        relation_ids = [child.name() for child in tabs["Tenure"].children()]
+        relation_ids = [child.relation().id() for child in tabs["Tenure"].children()]
         assert relation_ids == ["stdm_parcel_tenure"]
         sex = layers["parties"].editorWidgetSetup(layers["parties"].fields().indexOf("sex"))
         assert sex.type() == "ValueRelation"
@@ -62,6 +64,11 @@ def test_parcel_form_has_a_tenure_tab_with_the_relation_editor(filled_store):
 def test_written_project_reopens_with_layers_and_relations(filled_store, tmp_path):
     path = write_project(filled_store, str(tmp_path / "settlement.qgz"))
     assert os.path.exists(path)
+    with zipfile.ZipFile(path) as packed:
+        xml = next(packed.read(n) for n in packed.namelist() if n.endswith(".qgs")).decode()
+    editors = re.findall(r"<attributeEditorRelation [^>]*>", xml)
+    assert len(editors) >= 12
+    assert all('relation=""' not in editor for editor in editors)
     project = QgsProject()
     try:
         assert project.read(path)
