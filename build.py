@@ -30,6 +30,10 @@ PACKAGE = "stdm_plugin"
 SYSTEM_PROJ_DATA = Path("/usr/share/proj")
 
 # python3-venv is not in the original list but Debian needs it for `-m venv`.
+# PostgreSQL 15, PostGIS 3 and psycopg2 are for the PostGIS tests and benchmarks,
+# which start a private server of their own (tests/postgis_server.py). Installing
+# `postgresql` also creates Debian's "15/main" cluster on port 5432 (left stopped
+# where policy-rc.d forbids starting services, as in containers); nothing uses it.
 APT_PACKAGES = (
     "qgis",
     "python3-qgis",
@@ -40,6 +44,9 @@ APT_PACKAGES = (
     "python3-pyproj",
     "x11-utils",
     "python3-venv",
+    "postgresql",
+    "postgresql-15-postgis-3",
+    "python3-psycopg2",
 )
 LINT_PATHS = ("stdm_plugin", "tests", "scripts", "benchmarks", "build.py")
 # Repo-root files and folders that QGIS expects inside the plugin folder.
