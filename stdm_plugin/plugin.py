@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import os
 
-from qgis.core import Qgis, QgsMessageLog, QgsProject, QgsSettings
+from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsProject, QgsSettings
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction, QFileDialog, QMenu
 
 from .core import Settlement, SettlementStore, StdmError
 from .core.lookups import LANGUAGES
+from .core.store import default_actor
 from .qgis.i18n import tr
 from .qgis.project import StoreLayerError, add_store_to_project
+from .qgis.sources import CredentialsError
 
 PLUGIN_DIR = os.path.dirname(__file__)
 LOG_TAG = "STDM"
@@ -35,18 +37,27 @@ class StdmPlugin:
         self.menu.setObjectName("stdmMenu")
         self.toolbar = self.iface.addToolBar(tr("STDM"))
         self.toolbar.setObjectName("stdmToolbar")
-        for text, slot, tip in (
+        for text, slot, tip, on_toolbar in (
             (tr("New settlement store…"), self.new_store,
-             tr("Create a SpatiaLite settlement store and show it in this project")),
+             tr("Create a SpatiaLite settlement store and show it in this project"), True),
             (tr("Open settlement store…"), self.open_store,
-             tr("Show an existing settlement store in this project")),
+             tr("Show an existing settlement store in this project"), True),
+            (tr("New settlement store on PostGIS…"), self.new_postgis_store,
+             tr("Create a settlement store in a PostgreSQL/PostGIS schema"), False),
+            (tr("Open settlement store on PostGIS…"), self.open_postgis_store,
+             tr("Show a settlement store held in PostgreSQL/PostGIS"), False),
+            (tr("Publish settlement store to PostGIS…"), self.publish_store,
+             tr("Copy a SpatiaLite store into a new PostGIS schema, with a count check"),
+             False),
         ):
             action = QAction(icon, text, self.iface.mainWindow())
             action.setStatusTip(tip)
             action.triggered.connect(slot)
             self.menu.addAction(action)
-            self.toolbar.addAction(action)
+            if on_toolbar:
+                self.toolbar.addAction(action)
             self.actions.append(action)
+        self.tasks: list = []
         bar = self.iface.mainWindow().menuBar()
         help_menu = self.iface.firstRightStandardMenu()
         if isinstance(help_menu, QMenu):  # before Help, as QGIS's own menus do
@@ -85,6 +96,33 @@ class StdmPlugin:
         if path:
             self.show_store(path)
 
+    def new_postgis_store(self) -> None:
+        from .gui.postgres_dialog import PostgresStoreDialog
+
+        dialog = PostgresStoreDialog("new", self.iface.mainWindow())
+        if dialog.exec_():
+            self.create_postgis_store(dialog.connection(), dialog.crs_authid(),
+                                      dialog.settlement())
+
+    def open_postgis_store(self) -> None:
+        from .gui.postgres_dialog import PostgresStoreDialog
+
+        dialog = PostgresStoreDialog("open", self.iface.mainWindow())
+        if dialog.exec_():
+            self.show_postgis_store(dialog.connection())
+
+    def publish_store(self) -> None:
+        from .gui.postgres_dialog import PostgresStoreDialog
+
+        path, _ = QFileDialog.getOpenFileName(
+            self.iface.mainWindow(), tr("Store to publish"), "",
+            tr("SpatiaLite settlement store (*.sqlite *.db);;All files (*)"))
+        if not path:
+            return
+        dialog = PostgresStoreDialog("publish", self.iface.mainWindow())
+        if dialog.exec_():
+            self.start_publish(path, dialog.connection())
+
     # --- the work, callable without dialogs (tests, scripts) -------------------
     def create_store(self, path: str, crs: str, settlement: tuple[str, str] | None) -> bool:
         try:
@@ -108,6 +146,44 @@ class StdmPlugin:
             return False
         self._success(tr("Opened the settlement store {0} (schema {1})").format(path, version))
         return True
+
+    def create_postgis_store(self, connection, crs: str,
+                             settlement: tuple[str, str] | None) -> bool:
+        try:
+            with SettlementStore.create_postgis(connection.psycopg2_params(), connection.schema,
+                                                crs or "") as store:
+                if settlement:
+                    store.settlements.add(Settlement(code=settlement[0], name=settlement[1]))
+                add_store_to_project(QgsProject.instance(), store, user_language(), connection)
+        except (StdmError, StoreLayerError, CredentialsError) as error:
+            self._error(tr("The store was not created: {0}").format(error))
+            return False
+        self._success(tr("Created the settlement store {0}").format(connection.label))
+        return True
+
+    def show_postgis_store(self, connection) -> bool:
+        try:
+            with SettlementStore.open_postgis(connection.psycopg2_params(),
+                                              connection.schema) as store:
+                add_store_to_project(QgsProject.instance(), store, user_language(), connection)
+        except (StdmError, StoreLayerError, CredentialsError) as error:
+            self._error(tr("The store was not opened: {0}").format(error))
+            return False
+        self._success(tr("Opened the settlement store {0}").format(connection.label))
+        return True
+
+    def start_publish(self, path: str, connection):
+        """Copy in a background task with progress and Cancel; returns the task."""
+        from .qgis.tasks import PublishStoreTask
+
+        def done(ok: bool, message: str) -> None:
+            self.tasks.remove(task)
+            (self._success if ok else self._error)(message)
+
+        task = PublishStoreTask(path, connection, default_actor(), done)
+        self.tasks.append(task)  # QGIS does not keep the Python object alive
+        QgsApplication.taskManager().addTask(task)
+        return task
 
     def _error(self, message: str) -> None:
         QgsMessageLog.logMessage(message, LOG_TAG, Qgis.Warning)

@@ -1,10 +1,13 @@
 import os
+import pathlib
 import re
 import zipfile
 
 from qgis.core import QgsFeatureRequest, QgsProject
 
 from stdm_plugin.qgis.project import add_store_to_project, write_project
+
+DEMO_DATA = pathlib.Path(__file__).resolve().parents[2] / "demo" / "data"
 
 
 def test_store_layers_are_valid_and_filtered(filled_store):
