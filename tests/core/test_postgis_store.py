@@ -96,3 +96,21 @@ def test_an_older_store_upgrades_in_one_transaction(postgis_server, connection):
 def test_a_bad_schema_name_is_refused(connection):
     with pytest.raises(StoreError, match="schema name"):
         SettlementStore.create_postgis(connection, 'x"; DROP TABLE y; --', 4326)
+
+
+def test_a_connection_lost_mid_save_saves_nothing(postgis_server, connection):
+    schema = postgis_server.fresh_schema()
+    store = SettlementStore.create_postgis(connection, schema, 4326)
+    pid = store.db.scalar("SELECT pg_backend_pid()")
+    with pytest.raises(StoreError, match="Nothing was saved"):
+        with store.transaction():
+            store.parties.add(Party(first_name="Awa"))
+            killer = postgis_server.connect()
+            killer.autocommit = True
+            with killer.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            killer.close()
+            store.parties.add(Party(first_name="Moussa"))
+    store.close()
+    with SettlementStore.open_postgis(connection, schema) as again:
+        assert again.parties.count() == 0
