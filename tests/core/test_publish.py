@@ -47,7 +47,7 @@ def test_publish_to_postgis_and_back_keeps_every_record(tmp_path, postgis_server
             assert copied["lookup"] == 1
             assert snapshot(city) == snapshot(field)
             assert [v["values"]["phone"] for v in city.history("party", party.id)][:2] == [
-                None, "+225 05 00 00 00 00"]
+                party.phone, "+225 05 00 00 00 00"]
             doc = city.documents.find()[0]
             assert city.documents.content(doc.id) == b"%PDF-1.4 attestation"
             with SettlementStore.create(tmp_path / "copy.sqlite", 32630) as back:
