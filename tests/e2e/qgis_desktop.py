@@ -10,6 +10,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sysconfig
@@ -20,6 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
 STARTUP_SCRIPT = Path(__file__).resolve().with_name("qgis_startup.py")
 MESSAGE_HOOK = Path(__file__).resolve().with_name("qgis_message_hook.py")
 PLUGIN = "stdm_plugin"
@@ -32,12 +34,15 @@ SCREEN = "1280x800x24"
 DISPLAY_ENV = "STDM_E2E_DISPLAY"
 
 # First-run and network-bound extras that would otherwise cover the window or
-# wait on the network. Keys use QSettings' ini spelling ('\' for '/').
+# wait on the network, and the exit question about "temporary layers", which QGIS
+# asks of any layer whose file is under the temp folder, as tests' files are. Keys
+# use QSettings' ini spelling ('\' for '/').
 QGIS_SETTINGS = """\
 [PythonPlugins]
 {plugin}=true
 
 [app]
+askToSaveMemoryLayers=false
 plugin_installer\\checkOnStart=false
 plugin_installer\\allowExperimental=true
 
@@ -141,32 +146,46 @@ def install_plugin(plugin_zip: Path, profiles: Path) -> Path:
     return plugins / PLUGIN
 
 
+def system_python_first(env: dict[str, str]) -> dict[str, str]:
+    """QGIS's embedded Python finds its prefix from the first python3 on PATH; a pyenv
+    one there (as when build.py is started by it) leaves QGIS without its modules."""
+    env["PATH"] = os.pathsep.join(("/usr/bin", env.get("PATH", "")))
+    env.pop("PYTHONHOME", None)
+    return env
+
+
 def qgis_environment(
-    display: str, result: Path, messages: Path, quit_delay_ms: int
+    display: str,
+    result: Path,
+    messages: Path,
+    quit_delay_ms: int,
+    scenario: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Environment for the desktop: a real X display, and the venv's packages first so
-    QGIS's embedded Python finds shapely 2 rather than an older system copy."""
+    QGIS's embedded Python finds shapely 2 rather than an older system copy. `scenario`
+    adds the STDM_E2E_* settings of one startup-script scenario."""
     env = dict(os.environ)
     # The test session sets these (offscreen Qt; pytest-qgis's settings folder); the
     # desktop needs xcb and only the throwaway profile.
     for name in ("QT_QPA_PLATFORM", "QGIS_CUSTOM_CONFIG_PATH", "QGIS_OPTIONS_PATH"):
         env.pop(name, None)
     env["DISPLAY"] = display
-    # QGIS's embedded Python finds its prefix from the first python3 on PATH; a pyenv
-    # one there (as when build.py is started by it) leaves QGIS without its modules.
-    env["PATH"] = os.pathsep.join(("/usr/bin", env.get("PATH", "")))
-    env.pop("PYTHONHOME", None)
+    system_python_first(env)
     venv_site = sysconfig.get_paths()["purelib"]
     env["PYTHONPATH"] = os.pathsep.join(p for p in (venv_site, env.get("PYTHONPATH")) if p)
     env["STDM_E2E_RESULT"] = str(result)
     env["STDM_E2E_MESSAGES"] = str(messages)
     env["PYQGIS_STARTUP"] = str(MESSAGE_HOOK)
     env["STDM_E2E_QUIT_DELAY_MS"] = str(quit_delay_ms)
+    env.update(scenario or {})
     return env
 
 
-def launch_qgis(qgis: str, profiles: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
-    """Start QGIS on the throwaway profile, running the startup script once it is up."""
+def launch_qgis(
+    qgis: str, profiles: Path, env: dict[str, str], log: Path, project: Path | None = None
+) -> subprocess.Popen:
+    """Start QGIS on the throwaway profile, opening `project` if given, and running the
+    startup script once it is up."""
     cmd = [
         qgis,
         "--profiles-path",
@@ -175,6 +194,7 @@ def launch_qgis(qgis: str, profiles: Path, env: dict[str, str], log: Path) -> su
         "default",
         "--nologo",
         "--noversioncheck",
+        *(("--project", str(project)) if project is not None else ()),
         "--code",
         str(STARTUP_SCRIPT),
     ]
@@ -198,6 +218,57 @@ def screenshot(display: str, target: Path) -> None:
         timeout=30,
         capture_output=True,
     )
+
+
+def run_desktop(
+    qgis: str,
+    profiles: Path,
+    *,
+    result: Path,
+    messages: Path,
+    log: Path,
+    shot: Path,
+    quit_delay_ms: int,
+    result_timeout: float,
+    exit_timeout: float,
+    screenshot_after: float,
+    project: Path | None = None,
+    scenario: dict[str, str] | None = None,
+) -> int | None:
+    """Run QGIS until it has reported and quit; screenshot it in between, while the
+    startup script shows what it set up (it waits quit_delay_ms after reporting).
+
+    Stops early when a Python error is logged first: QGIS then usually waits behind
+    a modal error dialog, which the screenshot shows. Returns QGIS's exit code, or
+    None if it had to be killed.
+    """
+    with x_display(log) as display:
+        env = qgis_environment(display, result, messages, quit_delay_ms, scenario)
+        proc = launch_qgis(qgis, profiles, env, log, project)
+        try:
+            wait_until(
+                lambda: (
+                    result.exists() or proc.poll() is not None or errors_in(read_messages(messages))
+                ),
+                result_timeout,
+            )
+            time.sleep(screenshot_after)
+            screenshot(display, shot)
+            if not result.exists():
+                return None
+            if wait_until(lambda: proc.poll() is not None, exit_timeout):
+                return proc.returncode
+            return None
+        finally:
+            stop_process(proc)
+
+
+def keep_artifacts(prefix: str, *paths: Path) -> None:
+    """Copy QGIS's report, message log and output next to the screenshots for CI readers."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        if path.exists():
+            shutil.copyfile(path, ARTIFACTS / f"{prefix}{path.name}")
 
 
 def tail(path: Path, lines: int = 40) -> str:
@@ -227,3 +298,10 @@ def errors_in(messages: list[dict[str, str]]) -> list[dict[str, str]]:
         if m["tag"] == ERROR_TAG
         or (m["tag"] == PLUGIN_TAG and m["level"] in ("WARNING", "CRITICAL"))
     ]
+
+
+def describe_errors(messages: Path) -> str:
+    """The errors in a copied message log, one block each, for an assertion message."""
+    return "\n\n".join(
+        f"[{m['tag']} {m['level']}]\n{m['text']}" for m in errors_in(read_messages(messages))
+    )

@@ -10,29 +10,23 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from .qgis_desktop import (
+    ARTIFACTS,
     PLUGIN,
     REPO_ROOT,
-    errors_in,
+    describe_errors,
     install_plugin,
-    launch_qgis,
+    keep_artifacts,
     load_build_module,
-    qgis_environment,
-    read_messages,
-    screenshot,
-    stop_process,
+    run_desktop,
     tail,
-    wait_until,
-    x_display,
 )
 
-ARTIFACTS = REPO_ROOT / "test-artifacts"
 SCREENSHOT = ARTIFACTS / "qgis_desktop_plugin_loaded.png"
 EXPECTED_ACTIONS = ("New settlement store", "Open settlement store")
 # Budget: QGIS normally reports within ~10 s; all waits together stay under 180 s.
@@ -53,42 +47,6 @@ def _check_zip_layout(plugin_zip: Path) -> None:
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
 
 
-def _run_desktop(qgis: str, profiles: Path, result: Path, messages: Path, log: Path) -> int | None:
-    """Run QGIS until it has reported and quit; screenshot it while it shows the menu.
-
-    Stops early when a Python error is logged first: QGIS then usually waits behind
-    a modal error dialog, which the screenshot shows. Returns QGIS's exit code, or
-    None if it had to be killed.
-    """
-    with x_display(log) as display:
-        env = qgis_environment(display, result, messages, QUIT_DELAY_MS)
-        proc = launch_qgis(qgis, profiles, env, log)
-        try:
-            wait_until(
-                lambda: (
-                    result.exists() or proc.poll() is not None or errors_in(read_messages(messages))
-                ),
-                RESULT_TIMEOUT_S,
-            )
-            time.sleep(SCREENSHOT_AFTER_S)
-            screenshot(display, SCREENSHOT)
-            if not result.exists():
-                return None
-            if wait_until(lambda: proc.poll() is not None, EXIT_TIMEOUT_S):
-                return proc.returncode
-            return None
-        finally:
-            stop_process(proc)
-
-
-def _keep_artifacts(*paths: Path) -> None:
-    """Copy QGIS's report, message log and output next to the screenshot for CI readers."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for path in paths:
-        if path.exists():
-            shutil.copyfile(path, ARTIFACTS / f"qgis_desktop_{path.name}")
-
-
 @pytest.mark.e2e
 def test_plugin_installed_from_zip_shows_stdm_menu(tmp_path: Path) -> None:
     """A user's install: zip from build.py, a fresh profile, QGIS on a real X display."""
@@ -104,14 +62,23 @@ def test_plugin_installed_from_zip_shows_stdm_menu(tmp_path: Path) -> None:
     messages_path = tmp_path / "messages.jsonl"
     log = tmp_path / "qgis.log"
 
-    exit_code = _run_desktop(qgis, profiles, result_path, messages_path, log)
-    _keep_artifacts(result_path, messages_path, log)
+    exit_code = run_desktop(
+        qgis,
+        profiles,
+        result=result_path,
+        messages=messages_path,
+        log=log,
+        shot=SCREENSHOT,
+        quit_delay_ms=QUIT_DELAY_MS,
+        result_timeout=RESULT_TIMEOUT_S,
+        exit_timeout=EXIT_TIMEOUT_S,
+        screenshot_after=SCREENSHOT_AFTER_S,
+    )
+    keep_artifacts("qgis_desktop_", result_path, messages_path, log)
 
     context = f"QGIS output tail:\n{tail(log)}\nscreenshot: {SCREENSHOT}"
     assert messages_path.exists(), f"the message hook never ran in QGIS.\n{context}"
-    errors = "\n\n".join(
-        f"[{m['tag']} {m['level']}]\n{m['text']}" for m in errors_in(read_messages(messages_path))
-    )
+    errors = describe_errors(messages_path)
     assert not errors, f"errors in the QGIS message log:\n{errors}\n{context}"
     assert result_path.exists(), f"QGIS never reported (exit code {exit_code}).\n{context}"
     result = json.loads(result_path.read_text(encoding="utf-8"))
