@@ -1,0 +1,284 @@
+"""The XLSForm expression language (an XPath subset), parsed and evaluated safely.
+
+Constraints and relevance conditions are written once, in XLSForm syntax,
+and checked in the same way in the QGIS wizard, at import, and by ODK
+Collect on the phone. Nothing here uses Python's eval: expressions are
+tokenised and parsed into a small tree, so a hostile form cannot run code.
+
+Supported: numbers, 'strings', ``.`` (the answer being checked),
+``${name}`` (another answer), ``or and = != < <= > >= + - * div mod``,
+parentheses, and the functions in FUNCTIONS.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any, Callable, Mapping
+
+from .errors import StdmError
+
+
+class ExpressionError(StdmError):
+    """An expression that cannot be parsed, or uses something not supported."""
+
+
+TOKEN = re.compile(r"""
+    (?P<space>\s+)
+  | (?P<number>\d+(?:\.\d+)?)
+  | (?P<string>'[^']*'|"[^"]*")
+  | (?P<ref>\$\{[A-Za-z_][A-Za-z0-9_.\-]*\})
+  | (?P<op><=|>=|!=|=|<|>|\+|-|\*|\(|\)|,)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_\-]*)
+  | (?P<dot>\.)
+""", re.VERBOSE)
+BINARY = {"or": 1, "and": 2, "=": 3, "!=": 3, "<": 4, "<=": 4, ">": 4, ">=": 4,
+          "+": 5, "-": 5, "*": 6, "div": 6, "mod": 6}
+
+
+@dataclass(frozen=True)
+class Node:
+    kind: str  # number, string, ref, dot, call, unary, binary
+    value: Any = None
+    children: tuple = ()
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out, position = [], 0
+    while position < len(text):
+        found = TOKEN.match(text, position)
+        if not found:
+            raise ExpressionError(f"Cannot read {text[position:position + 12]!r} in {text!r}")
+        position = found.end()
+        kind = found.lastgroup or ""
+        if kind != "space":
+            out.append((kind, found.group()))
+    return out
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokens(text)
+        self.i = 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def take(self, value: str | None = None) -> tuple[str, str]:
+        token = self.peek()
+        if token is None or (value is not None and token[1] != value):
+            raise ExpressionError(f"Expected {value or 'more'} in {self.text!r}")
+        self.i += 1
+        return token
+
+    def parse(self) -> Node:
+        node = self.expression(0)
+        if self.peek() is not None:
+            raise ExpressionError(f"Unexpected {self.peek()[1]!r} in {self.text!r}")
+        return node
+
+    def expression(self, min_level: int) -> Node:
+        left = self.unary()
+        while True:
+            token = self.peek()
+            level = BINARY.get(token[1]) if token and token[0] in ("op", "name") else None
+            if level is None or level < min_level:
+                return left
+            self.take()
+            right = self.expression(level + 1)
+            left = Node("binary", token[1], (left, right))
+
+    def unary(self) -> Node:
+        token = self.peek()
+        if token and token[1] == "-":
+            self.take()
+            return Node("unary", "-", (self.unary(),))
+        return self.atom()
+
+    def atom(self) -> Node:
+        kind, value = self.take()
+        if kind == "number":
+            return Node("number", float(value))
+        if kind == "string":
+            return Node("string", value[1:-1])
+        if kind == "ref":
+            return Node("ref", value[2:-1])
+        if kind == "dot":
+            return Node("dot")
+        if value == "(":
+            inner = self.expression(0)
+            self.take(")")
+            return inner
+        if kind == "name" and self.peek() and self.peek()[1] == "(":
+            if value not in FUNCTIONS:
+                raise ExpressionError(f"The function {value}() is not supported "
+                                      f"(supported: {', '.join(sorted(FUNCTIONS))})")
+            self.take("(")
+            args = []
+            if self.peek() and self.peek()[1] != ")":
+                args.append(self.expression(0))
+                while self.peek() and self.peek()[1] == ",":
+                    self.take(",")
+                    args.append(self.expression(0))
+            self.take(")")
+            return Node("call", value, tuple(args))
+        raise ExpressionError(f"Unexpected {value!r} in {self.text!r}")
+
+
+def parse(text: str) -> Node:
+    return _Parser(text).parse()
+
+
+def references(node: Node) -> set[str]:
+    """The ${names} an expression reads."""
+    found = {node.value} if node.kind == "ref" else set()
+    for child in node.children:
+        found |= references(child)
+    return found
+
+
+# --- evaluation ------------------------------------------------------------
+def _number(value: Any) -> float:
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if value in (None, ""):
+        return float("nan")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (list, tuple)):
+        return " ".join(_text(v) for v in value)
+    return str(value)
+
+
+def _truth(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value == value and value != 0
+    return _text(value) != ""
+
+
+def _compare(op: str, left: Any, right: Any) -> bool:
+    numeric = any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right))
+    if numeric and op in ("=", "!="):
+        a, b = _number(left), _number(right)
+        if a != a or b != b:  # a number against text that is not one
+            equal = _text(left) == _text(right)
+        else:
+            equal = a == b
+        return equal if op == "=" else not equal
+    if op in ("=", "!="):
+        equal = _text(left) == _text(right)
+        return equal if op == "=" else not equal
+    if not numeric and _is_date(left) and _is_date(right):
+        a, b = _text(left), _text(right)  # ISO dates order as text
+    else:
+        a, b = _number(left), _number(right)
+    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+
+
+def _is_date(value: Any) -> bool:
+    return isinstance(value, str) and bool(re.match(r"^\d{4}-\d{2}-\d{2}", value))
+
+
+def _selected(values: Any, choice: Any) -> bool:
+    items = values if isinstance(values, (list, tuple)) else _text(values).split()
+    return _text(choice) in [_text(v) for v in items]
+
+
+def _regex(value: Any, pattern: Any) -> bool:
+    try:
+        return re.search(_text(pattern), _text(value)) is not None
+    except re.error as exc:
+        raise ExpressionError(f"Bad regular expression {pattern!r}: {exc}") from exc
+
+
+def _today() -> str:
+    return datetime.now(timezone.utc).date().isoformat()
+
+
+def _age(born: Any) -> float:
+    """Whole years from an ISO date to today (an extension used by the forms)."""
+    try:
+        when = date.fromisoformat(_text(born)[:10])
+    except ValueError:
+        return float("nan")
+    today = datetime.now(timezone.utc).date()
+    return float(today.year - when.year - ((today.month, today.day) < (when.month, when.day)))
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "selected": _selected,
+    "count-selected": lambda v: float(len(v if isinstance(v, (list, tuple))
+                                           else _text(v).split())),
+    "string-length": lambda v: float(len(_text(v))),
+    "regex": _regex,
+    "not": lambda v: not _truth(v),
+    "today": _today,
+    "int": lambda v: float(int(_number(v))) if _number(v) == _number(v) else float("nan"),
+    "number": _number,
+    "string": _text,
+    "coalesce": lambda a, b: a if _text(a) != "" else b,
+    "if": lambda c, a, b: a if _truth(c) else b,
+    "concat": lambda *parts: "".join(_text(p) for p in parts),
+    "true": lambda: True,
+    "false": lambda: False,
+    "age": _age,
+}
+
+
+def evaluate(node: Node, answers: Mapping[str, Any], current: Any = None) -> Any:
+    if node.kind in ("number", "string"):
+        return node.value
+    if node.kind == "dot":
+        return current
+    if node.kind == "ref":
+        return answers.get(node.value)
+    if node.kind == "unary":
+        return -_number(evaluate(node.children[0], answers, current))
+    if node.kind == "call":
+        args = [evaluate(child, answers, current) for child in node.children]
+        try:
+            return FUNCTIONS[node.value](*args)
+        except TypeError as exc:
+            raise ExpressionError(f"{node.value}() was given {len(args)} argument(s)") from exc
+    op = node.value
+    if op == "or":
+        return _truth(evaluate(node.children[0], answers, current)) or _truth(
+            evaluate(node.children[1], answers, current))
+    if op == "and":
+        return _truth(evaluate(node.children[0], answers, current)) and _truth(
+            evaluate(node.children[1], answers, current))
+    left = evaluate(node.children[0], answers, current)
+    right = evaluate(node.children[1], answers, current)
+    if op in ("=", "!=", "<", "<=", ">", ">="):
+        return _compare(op, left, right)
+    a, b = _number(left), _number(right)
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    if op == "div":
+        return a / b if b else float("nan")
+    return a % b if b else float("nan")  # mod
+
+
+def holds(text: str | None, answers: Mapping[str, Any], current: Any = None) -> bool:
+    """True when the condition holds (an empty condition always does)."""
+    if not text:
+        return True
+    return _truth(evaluate(parse(text), answers, current))
