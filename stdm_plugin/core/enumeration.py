@@ -193,6 +193,12 @@ def _claims(form: EnumerationForm, answers: Answers) -> list[tuple[int, dict]]:
     return found
 
 
+def _without_section(form: EnumerationForm, name: str) -> EnumerationForm:
+    import dataclasses
+
+    return dataclasses.replace(form, sections=[s for s in form.sections if s.name != name])
+
+
 def _record_values(questions: Iterable[Question], own: Answers, scope: Answers) -> dict:
     values: dict[str, Any] = {}
     for question in questions:
@@ -218,20 +224,29 @@ def _documents(questions: Iterable[Question], own: Answers) -> list[tuple[str, A
 
 
 def save_enumeration(store, form: EnumerationForm, answers: Answers,
-                     settlement_id: str) -> dict[str, Any]:
+                     settlement_id: str, parcel_id: str | None = None) -> dict[str, Any]:
     """Check, then write the parcel, household, members, claims and photos at once.
 
-    Photo answers are ``(file_name, bytes)`` pairs. Returns the new records.
+    Photo answers are ``(file_name, bytes)`` pairs. With ``parcel_id`` the
+    household is enumerated on a parcel already in the store (picked on the
+    map) and the parcel section is not asked. Returns the records written.
     """
+    if parcel_id is not None:
+        answers = {**answers, "parcel": None}
+        form = _without_section(form, "parcel")
     problems = check_enumeration(form, answers, store.lookups.codes)
     if problems:
         raise EnumerationError(problems)
     sections = {s.name: s for s in form.sections}
     with store.transaction():
         parcel_answers = answers.get("parcel") or {}
-        parcel = store.spatial_units.add(SpatialUnit(
-            kind="parcel", settlement_id=settlement_id,
-            **_record_values(sections["parcel"].questions, parcel_answers, parcel_answers)))
+        if parcel_id is not None:
+            parcel = store.spatial_units.get(parcel_id)
+        else:
+            parcel = store.spatial_units.add(SpatialUnit(
+                kind="parcel", settlement_id=settlement_id,
+                **_record_values(sections["parcel"].questions, parcel_answers,
+                                 parcel_answers)))
         household_answers = answers.get("household") or {}
         household = store.parties.add(Party(
             party_type="household", **_record_values(sections["household"].questions,
@@ -255,8 +270,9 @@ def save_enumeration(store, form: EnumerationForm, answers: Answers,
                 claims.append(claim)
                 documents += [("social_tenure_id", claim.id, d)
                               for d in _documents(tenure.questions, claim_answers)]
-        documents += [("spatial_unit_id", parcel.id, d)
-                      for d in _documents(sections["parcel"].questions, parcel_answers)]
+        if "parcel" in sections:
+            documents += [("spatial_unit_id", parcel.id, d)
+                          for d in _documents(sections["parcel"].questions, parcel_answers)]
         for field, record_id, (document_type, (file_name, content)) in documents:
             store.documents.attach(content, file_name, document_type=document_type,
                                    **{field: record_id})

@@ -121,3 +121,12 @@ def test_a_bad_enumeration_saves_nothing(store):
     assert [p.where() for p in info.value.problems] == ["members[3].sex"]
     assert store.db.scalar("SELECT count(*) FROM audit_log") == before
     assert store.parties.count() == 0 and store.spatial_units.count() == 0
+
+
+def test_a_household_on_a_parcel_picked_on_the_map(store, parcel, settlement):
+    answers = good_answers()
+    answers.pop("parcel")
+    saved = save_enumeration(store, FORM, answers, settlement.id, parcel_id=parcel.id)
+    assert saved["parcel"].id == parcel.id
+    assert store.spatial_units.count() == 1
+    assert len(store.tenure.on_spatial_unit(parcel.id)) == 2
