@@ -5,7 +5,7 @@ from datetime import date, datetime, timezone
 
 from .errors import MissingReferenceError, ValidationError
 from .model import Party
-from .records import RecordRepository, json_list, require
+from .records import RecordRepository, json_list, refuse_while_current_tenure, require
 
 PARTY_TYPES = ("person", "household", "group")
 PERSON_ONLY = ("first_name", "last_name", "sex", "date_of_birth", "age_years", "household_role")
@@ -88,11 +88,4 @@ class PartyRepository(RecordRepository):
         return self.find("group_party_id = ?", (group_id,))  # type: ignore[return-value]
 
     def _before_retire(self, record_id: str) -> None:
-        claims = self.db.scalar(
-            "SELECT count(*) FROM social_tenure WHERE party_id = ? "
-            "AND end_lifespan_version IS NULL", (record_id,))
-        if claims:
-            raise ValidationError(
-                f"Party {record_id} still holds {claims} current tenure record(s); end them first",
-                table=self.table, field="id", record_id=record_id)
-
+        refuse_while_current_tenure(self, "party_id", record_id)

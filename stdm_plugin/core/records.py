@@ -212,6 +212,17 @@ class RecordRepository:
         """Refuse or cascade before a retirement (e.g. a parcel with current tenure)."""
 
 
+def refuse_while_current_tenure(repo: RecordRepository, field: str, record_id: str) -> None:
+    """A party or spatial unit with current tenure records cannot be retired."""
+    count = repo.db.scalar(
+        f"SELECT count(*) FROM social_tenure WHERE {field} = ? "
+        "AND end_lifespan_version IS NULL", (record_id,))
+    if count:
+        raise ValidationError(
+            f"{repo.table} {record_id} still has {count} current tenure record(s); end them "
+            "first", table=repo.table, field="id", record_id=record_id)
+
+
 def json_list(values: Iterable[Any]) -> str:
     """A batch of ids as one JSON parameter, read in SQL with ``db.json_list_sql``."""
     return json.dumps(list(values))

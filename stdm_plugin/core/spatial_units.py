@@ -11,9 +11,15 @@ import re
 from collections import defaultdict
 
 from .crs import area_calculator
-from .errors import MissingReferenceError, ValidationError
+from .errors import MissingReferenceError
 from .model import Settlement, SpatialUnit
-from .records import RecordRepository, check_geometry, json_list, require
+from .records import (
+    RecordRepository,
+    check_geometry,
+    json_list,
+    refuse_while_current_tenure,
+    require,
+)
 
 SETTLEMENT_CODE = re.compile(r"^[A-Z0-9]{2,10}$")
 KIND_LETTER = {"parcel": "P", "structure": "S"}
@@ -138,11 +144,4 @@ class SpatialUnitRepository(RecordRepository):
                 next_seq[key] += 1
 
     def _before_retire(self, record_id: str) -> None:
-        holders = self.db.scalar(
-            "SELECT count(*) FROM social_tenure WHERE spatial_unit_id = ? "
-            "AND end_lifespan_version IS NULL", (record_id,))
-        if holders:
-            raise ValidationError(
-                f"Spatial unit {record_id} still has {holders} current tenure record(s); "
-                "end them first", table=self.table, field="id", record_id=record_id)
-
+        refuse_while_current_tenure(self, "spatial_unit_id", record_id)
