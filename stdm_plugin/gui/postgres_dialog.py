@@ -6,8 +6,8 @@ configuration of QGIS's authentication manager and is never stored here.
 """
 from __future__ import annotations
 
-from qgis.core import QgsCoordinateReferenceSystem, QgsDataSourceUri, QgsProviderRegistry
-from qgis.gui import QgsAuthConfigSelect, QgsProjectionSelectionWidget
+from qgis.core import QgsDataSourceUri, QgsProviderRegistry
+from qgis.gui import QgsAuthConfigSelect
 from qgis.PyQt.QtWidgets import (
     QComboBox,
     QDialog,
@@ -20,6 +20,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..qgis.i18n import tr
 from ..qgis.sources import PostgresConnection
+from .store_dialog import NewStoreFields, add_crs_and_settlement_rows
 
 CUSTOM = ""
 
@@ -36,7 +37,7 @@ def saved_connections() -> dict[str, QgsDataSourceUri]:
     return {name: QgsDataSourceUri(connection.uri()) for name, connection in connections.items()}
 
 
-class PostgresStoreDialog(QDialog):
+class PostgresStoreDialog(NewStoreFields, QDialog):
     """``mode`` is "new", "open" or "publish"; only "new" asks for a CRS and settlement."""
 
     def __init__(self, mode: str, parent=None) -> None:
@@ -78,14 +79,7 @@ class PostgresStoreDialog(QDialog):
         self.schema.setPlaceholderText(tr("e.g. abobo (lower case letters, digits, _)"))
         form.addRow(tr("Schema of the store"), self.schema)
         if mode == "new":
-            self.crs_widget = QgsProjectionSelectionWidget()
-            self.crs_widget.setCrs(QgsCoordinateReferenceSystem("EPSG:4326"))
-            form.addRow(tr("Coordinate reference system"), self.crs_widget)
-            self.settlement_code = QLineEdit()
-            self.settlement_code.setMaxLength(10)
-            form.addRow(tr("Settlement code"), self.settlement_code)
-            self.settlement_name = QLineEdit()
-            form.addRow(tr("Settlement name"), self.settlement_name)
+            add_crs_and_settlement_rows(self, form)
         layout.addLayout(form)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.accepted.connect(self.accept)
@@ -109,12 +103,3 @@ class PostgresStoreDialog(QDialog):
             port=self.port.text().strip() or "5432", dbname=self.dbname.text().strip(),
             user=self.user.text().strip(), service=self.service.text().strip(),
             authcfg=self.auth.configId())
-
-    def crs_authid(self) -> str:
-        crs = self.crs_widget.crs()
-        return crs.authid() if crs.isValid() else ""
-
-    def settlement(self) -> tuple[str, str] | None:
-        code = self.settlement_code.text().strip().upper()
-        name = self.settlement_name.text().strip()
-        return (code, name or code) if code else None

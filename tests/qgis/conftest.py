@@ -1,7 +1,9 @@
 import pytest
+from qgis.core import QgsProject
 from shapely.geometry import box
 
 from stdm_plugin.core import Party, Settlement, SettlementStore, SocialTenure, SpatialUnit
+from stdm_plugin.plugin import StdmPlugin
 
 
 @pytest.fixture
@@ -29,3 +31,14 @@ def filled_store(tmp_path):
     store.info = {"parcels": parcels, "awa": awa, "issa": issa, "household": household}
     yield store
     store.close()
+
+
+@pytest.fixture
+def plugin(qgis_iface):
+    """The plugin loaded into pytest-qgis's QGIS interface, with a clean message bar."""
+    qgis_iface.messageBar().clear_messages()
+    instance = StdmPlugin(qgis_iface)
+    instance.initGui()
+    yield instance
+    instance.unload()
+    QgsProject.instance().clear()

@@ -1,20 +1,8 @@
 import sqlite3
 
-import pytest
 from qgis.core import Qgis, QgsProject
 
 from stdm_plugin.core import SettlementStore
-from stdm_plugin.plugin import StdmPlugin
-
-
-@pytest.fixture
-def plugin(qgis_iface):
-    qgis_iface.messageBar().clear_messages()
-    instance = StdmPlugin(qgis_iface)
-    instance.initGui()
-    yield instance
-    instance.unload()
-    QgsProject.instance().clear()
 
 
 def critical(iface):

@@ -1,24 +1,12 @@
 """The plugin's PostGIS actions, against the test server."""
 import time
 
-import pytest
 from qgis.core import Qgis, QgsApplication, QgsProject
 from test_project import DEMO_DATA
 
 from stdm_plugin.core import SettlementStore
 from stdm_plugin.core.demo_settlement import load_demo_settlement
-from stdm_plugin.plugin import StdmPlugin
 from stdm_plugin.qgis.sources import PostgresConnection
-
-
-@pytest.fixture
-def plugin(qgis_iface):
-    qgis_iface.messageBar().clear_messages()
-    instance = StdmPlugin(qgis_iface)
-    instance.initGui()
-    yield instance
-    instance.unload()
-    QgsProject.instance().clear()
 
 
 def connection_to(server, schema):
