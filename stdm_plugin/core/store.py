@@ -1,8 +1,10 @@
 """The settlement store: create, open, upgrade, and write atomically.
 
 A store is one SpatiaLite file (plus, optionally, a documents folder
-beside it named ``<file>.documents``). Opening checks everything that can
-be wrong with the file before anything is written to it.
+beside it named ``<file>.documents``), or one schema of a PostGIS database
+for shared deployments; the repositories are the same on both. Opening
+checks everything that can be wrong with the store before anything is
+written to it.
 """
 from __future__ import annotations
 
