@@ -29,6 +29,7 @@ class StdmPlugin:
         self.menu: QMenu | None = None
         self.toolbar = None
         self.actions: list[QAction] = []
+        self.wizard = None  # the open "Enumerate household" wizard, one at a time
 
     # --- QGIS hooks ----------------------------------------------------------
     def initGui(self) -> None:
@@ -49,6 +50,9 @@ class StdmPlugin:
             (tr("Publish settlement store to PostGIS…"), self.publish_store,
              tr("Copy a SpatiaLite store into a new PostGIS schema, with a count check"),
              False),
+            (tr("Enumerate household…"), self.enumerate_household,
+             tr("Record a household, its members and their tenure claims on a parcel picked "
+                "or drawn on the map, in the store shown in this project"), True),
         ):
             action = QAction(icon, text, self.iface.mainWindow())
             action.setStatusTip(tip)
@@ -66,6 +70,8 @@ class StdmPlugin:
             bar.addMenu(self.menu)
 
     def unload(self) -> None:
+        if self.wizard is not None:
+            self.wizard.close()
         for action in self.actions:
             self.iface.removeToolBarIcon(action)
         self.actions.clear()
@@ -184,6 +190,56 @@ class StdmPlugin:
         self.tasks.append(task)  # QGIS does not keep the Python object alive
         QgsApplication.taskManager().addTask(task)
         return task
+
+    def enumerate_household(self):
+        """Open the wizard on the store shown in the project; returns it (or None).
+
+        The wizard is not modal: the enumerator selects or draws the parcel on
+        the map while it is open.
+        """
+        if self.wizard is not None:
+            self.wizard.raise_()
+            self.wizard.activateWindow()
+            return self.wizard
+        from .gui.enumeration_wizard import EnumerationWizard
+        from .qgis.enumeration_session import EnumerationSession, SessionError
+
+        try:
+            session = EnumerationSession.for_project(QgsProject.instance(),
+                                                     self.iface.activeLayer())
+        except SessionError as error:
+            self._error(str(error))
+            return None
+        wizard = EnumerationWizard(
+            session.form, session.store.lookups, session.layers["parcels"],
+            session.settlement_choices(), user_language(), self.iface.mapCanvas(),
+            lambda answers, site, parcel: self._save_enumeration(session, answers, site,
+                                                                 parcel),
+            self.iface.mainWindow())
+        wizard.finished.connect(lambda _result: self._enumeration_closed(session))
+        session.layers["parcels"].willBeDeleted.connect(wizard.reject)  # project closed
+        self.wizard = wizard
+        wizard.show()
+        return wizard
+
+    def _save_enumeration(self, session, answers: dict, settlement_id: str | None,
+                          parcel_id: str | None) -> bool:
+        try:
+            saved = session.save(answers, settlement_id, parcel_id)
+        except StdmError as error:
+            self._error(tr("The household was not saved: {0}").format(error))
+            return False
+        self._success(tr("Saved the household {0} with {1} member(s) and {2} tenure claim(s) "
+                         "on parcel {3}").format(saved["household"].group_name,
+                                                 len(saved["members"]), len(saved["claims"]),
+                                                 saved["parcel"].code))
+        return True
+
+    def _enumeration_closed(self, session) -> None:
+        session.close()
+        if self.wizard is not None:
+            self.wizard.deleteLater()
+        self.wizard = None
 
     def _error(self, message: str) -> None:
         QgsMessageLog.logMessage(message, LOG_TAG, Qgis.Warning)

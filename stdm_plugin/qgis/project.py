@@ -14,9 +14,10 @@ from qgis.core import (
 )
 
 from ..core.store import SettlementStore
+from .form_rules import apply_shipped_form_rules
 from .forms import configure_forms
 from .i18n import tr
-from .layers import layer_specs, make_layer
+from .layers import layer_key, layer_specs, make_layer
 from .relations import make_relations
 from .sources import source_for
 from .styles import style_layers
@@ -69,12 +70,36 @@ def add_store_to_project(project: QgsProject, store: SettlementStore, lang: str 
     for relation in relations.values():
         manager.addRelation(relation)
     configure_forms(layers, manager, lang)
+    apply_shipped_form_rules(layers, lang)
     style_layers(layers, store.lookups.labels("land_use", lang))
     if first_layers or not project.crs().isValid():
         project.setCrs(QgsCoordinateReferenceSystem(f"EPSG:{store.srid}"))
     project.setEllipsoid("EPSG:7030")  # WGS 84: $area in forms gives m² like the core
     project.writeEntry("stdm", "store", source.label)
     return layers
+
+
+def store_groups(project: QgsProject) -> list[QgsLayerTreeGroup]:
+    """The layer tree groups that show a store, top first."""
+    return [group for group in project.layerTreeRoot().findGroups(True)
+            if group.customProperty("stdm/store")]
+
+
+def store_layers(group: QgsLayerTreeGroup) -> dict[str, QgsVectorLayer]:
+    """A store group's layers by key ("parcels", "parties", ...), as build_layers gives."""
+    return {layer_key(node.layer()): node.layer() for node in group.findLayers()
+            if node.layer() is not None and layer_key(node.layer())}
+
+
+def refresh_layers(layers: dict[str, QgsVectorLayer]) -> None:
+    """Show what the core wrote behind QGIS's back (new rows, new codes)."""
+    for layer in layers.values():
+        # The SpatiaLite provider counts features and measures the extent again only
+        # when its filter changes; reload() and reloadData() keep the old count and extent.
+        subset = layer.subsetString()
+        layer.setSubsetString(subset + " ")
+        layer.setSubsetString(subset)
+        layer.triggerRepaint()
 
 
 def remove_store_from_project(project: QgsProject, group: QgsLayerTreeGroup) -> None:

@@ -20,6 +20,10 @@ class CredentialsError(RuntimeError):
     """The connection's credentials could not be obtained."""
 
 
+class NotAStoreLayerError(RuntimeError):
+    """A layer that is not read from a settlement store (SpatiaLite or PostGIS)."""
+
+
 @dataclass
 class SpatiaLiteSource:
     path: str
@@ -93,3 +97,26 @@ def source_for(store) -> SpatiaLiteSource | PostgresConnection:
                               dbname=str(params.get("dbname", "")),
                               user=str(params.get("user", "")),
                               service=str(params.get("service", "")))
+
+
+def source_of_layer(layer) -> SpatiaLiteSource | PostgresConnection:
+    """Where a store layer of the project reads from. Taken from the layer's own source,
+    which QGIS keeps absolute and up to date when a project is moved or reopened."""
+    uri = QgsDataSourceUri(layer.source())
+    if layer.providerType() == "spatialite":
+        return SpatiaLiteSource(uri.database())
+    if layer.providerType() == "postgres":
+        return PostgresConnection(schema=uri.schema(), host=uri.host(), port=uri.port() or "5432",
+                                  dbname=uri.database(), user=uri.username(),
+                                  service=uri.service(), authcfg=uri.authConfigId())
+    raise NotAStoreLayerError(tr("The layer {0} is not read from a settlement store").format(
+        layer.name()))
+
+
+def open_store(source: SpatiaLiteSource | PostgresConnection):
+    """A core connection to the store a source shows (the caller closes it)."""
+    from ..core.store import SettlementStore
+
+    if isinstance(source, SpatiaLiteSource):
+        return SettlementStore.open(source.path)
+    return SettlementStore.open_postgis(source.psycopg2_params(), source.schema)

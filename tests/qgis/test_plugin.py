@@ -13,8 +13,8 @@ def test_menu_and_toolbar_actions(plugin, qgis_iface):
     texts = [a.text() for a in plugin.menu.actions()]
     assert texts == ["New settlement store…", "Open settlement store…",
                      "New settlement store on PostGIS…", "Open settlement store on PostGIS…",
-                     "Publish settlement store to PostGIS…"]
-    assert [a.text() for a in plugin.toolbar.actions()] == texts[:2]
+                     "Publish settlement store to PostGIS…", "Enumerate household…"]
+    assert [a.text() for a in plugin.toolbar.actions()] == [*texts[:2], texts[-1]]
 
 
 def test_create_store_shows_its_layers(plugin, qgis_iface, tmp_path):
