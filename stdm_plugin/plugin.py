@@ -215,7 +215,7 @@ class StdmPlugin:
             session.settlement_choices(), user_language(), self.iface.mapCanvas(),
             lambda answers, site, parcel: self._save_enumeration(session, answers, site,
                                                                  parcel),
-            self.iface.mainWindow())
+            self.iface.mainWindow(), existing_share=session.store.tenure.share_total)
         wizard.finished.connect(lambda _result: self._enumeration_closed(session))
         session.layers["parcels"].willBeDeleted.connect(wizard.reject)  # project closed
         self.wizard = wizard

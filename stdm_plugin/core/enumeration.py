@@ -128,8 +128,13 @@ def _check_questions(questions: Iterable[Question], scope: Answers, own: Answers
 
 
 def check_enumeration(form: EnumerationForm, answers: Answers,
-                      codes: Callable[[str], set[str]]) -> list[AnswerProblem]:
-    """Every problem with an enumeration; an empty list means it can be saved."""
+                      codes: Callable[[str], set[str]],
+                      existing_share: Fraction = Fraction(0)) -> list[AnswerProblem]:
+    """Every problem with an enumeration; an empty list means it can be saved.
+
+    ``existing_share`` is what current tenure already holds on a parcel picked
+    on the map, so that claims passing 1 are caught before saving.
+    """
     problems: list[AnswerProblem] = []
     nested = {s.within: s for s in form.sections if s.within}
     for section in form.sections:
@@ -144,7 +149,7 @@ def check_enumeration(form: EnumerationForm, answers: Answers,
                 scope = {**own, **mine}
                 _check_questions(inner.questions, scope, mine, inner.name, index, codes,
                                  problems)
-    problems.extend(_share_problems(form, answers))
+    problems.extend(_share_problems(form, answers, existing_share))
     return problems
 
 
@@ -159,10 +164,11 @@ def _entries(section: Section, answers: Answers, problems: list) -> list[tuple[i
     return [(None, value if isinstance(value, dict) else {})]
 
 
-def _share_problems(form: EnumerationForm, answers: Answers) -> list[AnswerProblem]:
+def _share_problems(form: EnumerationForm, answers: Answers,
+                    existing_share: Fraction) -> list[AnswerProblem]:
     """The claims on the parcel, added up exactly, may not pass 1."""
     claims = _claims(form, answers)
-    total = Fraction(0)
+    total = Fraction(existing_share)
     for _, claim in claims:
         try:
             total += Fraction(*(int(float(_or_one(claim.get(key))))
@@ -170,9 +176,11 @@ def _share_problems(form: EnumerationForm, answers: Answers) -> list[AnswerProbl
         except (TypeError, ValueError, ZeroDivisionError):
             return []  # already reported as a typed problem
     if total > 1:
+        held = (f" (with {existing_share} already held by others)" if existing_share
+                else "")
         return [AnswerProblem("tenure", None, "share_numerator", str(total),
                               f"the shares claimed on the parcel add up to {total}, more "
-                              "than 1")]
+                              f"than 1{held}")]
     return []
 
 
@@ -191,12 +199,6 @@ def _claims(form: EnumerationForm, answers: Answers) -> list[tuple[int, dict]]:
         if not is_empty(claim.get("tenure_type")):
             found.append((index, claim))
     return found
-
-
-def _without_section(form: EnumerationForm, name: str) -> EnumerationForm:
-    import dataclasses
-
-    return dataclasses.replace(form, sections=[s for s in form.sections if s.name != name])
 
 
 def _record_values(questions: Iterable[Question], own: Answers, scope: Answers) -> dict:
@@ -231,10 +233,12 @@ def save_enumeration(store, form: EnumerationForm, answers: Answers,
     household is enumerated on a parcel already in the store (picked on the
     map) and the parcel section is not asked. Returns the records written.
     """
+    existing = Fraction(0)
     if parcel_id is not None:
         answers = {**answers, "parcel": None}
-        form = _without_section(form, "parcel")
-    problems = check_enumeration(form, answers, store.lookups.codes)
+        form = form.without("parcel")
+        existing = store.tenure.share_total(parcel_id)
+    problems = check_enumeration(form, answers, store.lookups.codes, existing)
     if problems:
         raise EnumerationError(problems)
     sections = {s.name: s for s in form.sections}

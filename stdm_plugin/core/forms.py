@@ -112,6 +112,11 @@ class EnumerationForm:
             for question in section.questions:
                 yield from question.walk()
 
+    def without(self, section_name: str) -> "EnumerationForm":
+        """The form with one section left out (a parcel picked on the map is not asked)."""
+        return dataclasses.replace(
+            self, sections=[s for s in self.sections if s.name != section_name])
+
     def question(self, name: str) -> Question:
         for question in self.questions():
             if question.name == name:

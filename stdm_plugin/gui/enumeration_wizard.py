@@ -10,8 +10,8 @@ is left. Saving is handed to the caller (the plugin calls the core's
 """
 from __future__ import annotations
 
-import dataclasses
 import re
+from fractions import Fraction
 from typing import Any, Callable
 
 from qgis.core import QgsVectorLayer
@@ -28,7 +28,8 @@ from .summary_page import SummaryPage
 
 #: (answers, settlement id, id of a parcel picked on the map) -> saved?
 SaveCallback = Callable[[dict[str, Any], "str | None", "str | None"], bool]
-SHARES = re.compile(r"^the shares claimed on the parcel add up to (\S+), more than 1$")
+SHARES = re.compile(r"^the shares claimed on the parcel add up to (\S+), more than 1"
+                    r"(?: \(with (\S+) already held by others\))?$")
 
 
 def reason_text(problem: AnswerProblem, question: Question | None, lang: str) -> str:
@@ -41,6 +42,9 @@ def reason_text(problem: AnswerProblem, question: Question | None, lang: str) ->
     if problem.reason == "at least one entry is needed":
         return tr("at least one entry is needed")
     shares = SHARES.match(problem.reason)
+    if shares and shares.group(2):
+        return tr("the shares claimed on the parcel add up to {0}, more than 1 (with {1} "
+                  "already held by others)").format(shares.group(1), shares.group(2))
     if shares:
         return tr("the shares claimed on the parcel add up to {0}, more than 1").format(
             shares.group(1))
@@ -50,9 +54,12 @@ def reason_text(problem: AnswerProblem, question: Question | None, lang: str) ->
 class EnumerationWizard(QWizard):
     def __init__(self, form: EnumerationForm, lookups, parcels: QgsVectorLayer,
                  settlements: list[tuple[str, str]], lang: str, canvas: QgsMapCanvas | None,
-                 save: SaveCallback, parent: QWidget | None = None) -> None:
+                 save: SaveCallback, parent: QWidget | None = None,
+                 existing_share: Callable[[str], Fraction] = lambda _parcel: Fraction(0),
+                 ) -> None:
         super().__init__(parent)
         self.form = form
+        self._existing_share = existing_share
         self.lookups = lookups
         self.lang = lang
         self._save = save
@@ -108,8 +115,7 @@ class EnumerationWizard(QWizard):
         """A parcel picked on the map is not asked about, as save_enumeration does."""
         if self.parcel_page is None or not self.parcel_page.picking():
             return self.form
-        return dataclasses.replace(self.form, sections=[
-            s for s in self.form.sections if s.name != self.parcel_page.section.name])
+        return self.form.without(self.parcel_page.section.name)
 
     def answers(self) -> dict[str, Any]:
         answers: dict[str, Any] = {}
@@ -118,7 +124,10 @@ class EnumerationWizard(QWizard):
         return answers
 
     def problems(self) -> list[AnswerProblem]:
-        return check_enumeration(self.checked_form(), self.answers(), self.lookups.codes)
+        picked = self.parcel_id() if self.parcel_page and self.parcel_page.picking() else None
+        existing = self._existing_share(picked) if picked else Fraction(0)
+        return check_enumeration(self.checked_form(), self.answers(), self.lookups.codes,
+                                 existing)
 
     def question(self, name: str) -> Question | None:
         try:

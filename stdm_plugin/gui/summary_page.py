@@ -82,6 +82,13 @@ class SummaryPage(QWizardPage):
         return not getattr(self, "problems_left", True)
 
     def validatePage(self) -> bool:
+        # checked again: the store may have changed since the pages were left
+        problems = self.owner.problems()
+        if problems:
+            self.problem_box.show_lines(
+                [tr("Not saved:")] + [" — ".join(p for p in self.owner.describe(problem) if p)
+                                      for problem in problems])
+            return False
         if self.owner.save():
             return True
         self.problem_box.show_lines([tr("Not saved: the message bar says why.")])

@@ -22,7 +22,7 @@ from qgis.PyQt.QtCore import QDate, QEvent, QPoint, Qt
 from qgis.PyQt.QtWidgets import QWizard
 from shapely.geometry import box
 
-from stdm_plugin.core import Settlement, SettlementStore
+from stdm_plugin.core import Party, Settlement, SettlementStore, SocialTenure
 from stdm_plugin.gui.enumeration_pages import ParcelPage, RepeatPage
 from stdm_plugin.gui.shape_tool import ShapeCaptureTool
 
@@ -309,20 +309,35 @@ def test_picking_on_the_map_and_shares_that_cannot_pass_one(plugin, filled_store
                 claim={"type": "owner", "share": (1, 1)})
     fill_member(members.add_entry(), "Awa", "Koné", "female", "spouse", age=46,
                 claim={"type": "owner", "share": (1, 1)})
+    # Awa and Issa already hold the whole parcel: the claims are counted with theirs
     assert not wizard.validateCurrentPage()
-    assert "the shares claimed on the parcel add up to 2, more than 1" in (
-        members.problem_box.text())
+    assert ("the shares claimed on the parcel add up to 3, more than 1 (with 1 already held "
+            "by others)") in members.problem_box.text()
     members.remove_entry(1)
+    assert not wizard.validateCurrentPage()
+    assert "add up to 2, more than 1 (with 1 already held by others)" in (
+        members.problem_box.text())
+    # Awa gives up her half in the store: a claim on that half now fits
+    parcel_id = filled_store.info["parcels"][0].id
+    awa_claim = next(t for t in filled_store.tenure.on_spatial_unit(parcel_id)
+                     if t.party_id == filled_store.info["awa"].id)
+    filled_store.tenure.retire(awa_claim.id)
+    fill_member(members.entries[0], "Issa", "Koné", "male", "head", age=51,
+                claim={"type": "owner", "share": (1, 2)})
     assert wizard.validateCurrentPage()
     wizard.next()
-    # the claims already on the parcel are the store's to count: it refuses, nothing is
+    # meanwhile another user claims that half: Save checks again and refuses, nothing is
     # written, and the wizard stays open with the answers
+    with filled_store.reopen(actor="other officer") as other:
+        moussa = other.parties.add(Party(first_name="Moussa", last_name="Bamba"))
+        other.tenure.add(SocialTenure(party_id=moussa.id, spatial_unit_id=parcel_id,
+                                      tenure_type="tenant", share_numerator=1,
+                                      share_denominator=2))
     before = (filled_store.parties.count(), filled_store.tenure.count())
     wizard.button(QWizard.FinishButton).click()
-    assert any("household was not saved" in m and "would add up to 2" in m
-               for m in messages(qgis_iface, Qgis.Critical))
     assert plugin.wizard is wizard and wizard.currentPage() is wizard.summary
-    assert "Not saved" in wizard.summary.problem_box.text()
+    assert "add up to 3/2, more than 1 (with 1 already held by others)" in (
+        wizard.summary.problem_box.text())
     assert (filled_store.parties.count(), filled_store.tenure.count()) == before
     wizard.close()
     assert plugin.wizard is None
