@@ -53,6 +53,9 @@ class StdmPlugin:
             (tr("Enumerate household…"), self.enumerate_household,
              tr("Record a household, its members and their tenure claims on a parcel picked "
                 "or drawn on the map, in the store shown in this project"), True),
+            (tr("Export form for ODK/KoBo…"), self.export_form,
+             tr("Write the enumeration form as an XLSForm for ODK Collect, KoBoCollect or "
+                "KoBoToolbox, with the store's code lists in every language"), False),
         ):
             action = QAction(icon, text, self.iface.mainWindow())
             action.setStatusTip(tip)
@@ -190,6 +193,30 @@ class StdmPlugin:
         self.tasks.append(task)  # QGIS does not keep the Python object alive
         QgsApplication.taskManager().addTask(task)
         return task
+
+    def export_form(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self.iface.mainWindow(), tr("Export the enumeration form for ODK/KoBo"),
+            "stdm_enumeration.xlsx", tr("XLSForm (*.xlsx)"))
+        if path:
+            self.export_form_to(path)
+
+    def export_form_to(self, path: str) -> bool:
+        from .qgis.form_exchange import export_form_for_odk
+
+        try:
+            written, store = export_form_for_odk(QgsProject.instance(), path)
+        except (StdmError, OSError) as error:
+            self._error(tr("The form was not exported: {0}").format(error))
+            return False
+        if store:
+            self._success(tr("Exported the form with the code lists of {0} to {1}").format(
+                store, written))
+        else:
+            self._success(tr("Exported the form with the shipped code lists to {0} (show a "
+                             "store first to include values added to its lists)").format(
+                                 written))
+        return True
 
     def enumerate_household(self):
         """Open the wizard on the store shown in the project; returns it (or None).

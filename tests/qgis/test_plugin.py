@@ -13,8 +13,9 @@ def test_menu_and_toolbar_actions(plugin, qgis_iface):
     texts = [a.text() for a in plugin.menu.actions()]
     assert texts == ["New settlement store…", "Open settlement store…",
                      "New settlement store on PostGIS…", "Open settlement store on PostGIS…",
-                     "Publish settlement store to PostGIS…", "Enumerate household…"]
-    assert [a.text() for a in plugin.toolbar.actions()] == [*texts[:2], texts[-1]]
+                     "Publish settlement store to PostGIS…", "Enumerate household…",
+                     "Export form for ODK/KoBo…"]
+    assert [a.text() for a in plugin.toolbar.actions()] == [*texts[:2], texts[5]]
 
 
 def test_create_store_shows_its_layers(plugin, qgis_iface, tmp_path):
@@ -64,3 +65,18 @@ def test_opening_an_existing_store_twice_replaces_its_layers(plugin, filled_stor
     parcels = QgsProject.instance().mapLayersByName("Parcels")
     assert len(parcels) == 1
     assert parcels[0].featureCount() == 2
+
+
+def test_export_form_for_odk_takes_the_store_code_lists(plugin, qgis_iface, filled_store,
+                                                      tmp_path):
+    import openpyxl
+
+    filled_store.lookups.add_value("tenure_type", "usufruct", {"en": "Usufruct",
+                                                               "fr": "Usufruit"})
+    assert plugin.show_store(filled_store.path)
+    assert plugin.export_form_to(str(tmp_path / "enumeration.xlsx"))
+    choices = openpyxl.load_workbook(tmp_path / "enumeration.xlsx")["choices"]
+    names = {row[1] for row in choices.iter_rows(min_row=2, values_only=True)}
+    assert "usufruct" in names
+    assert any("code lists of" in m for m in qgis_iface.messageBar().get_messages(
+        Qgis.Success))
