@@ -34,7 +34,9 @@ SYSTEM_PROJ_DATA = Path("/usr/share/proj")
 # which start a private server of their own (tests/postgis_server.py). Installing
 # `postgresql` also creates Debian's "15/main" cluster on port 5432 (left stopped
 # where policy-rc.d forbids starting services, as in containers); nothing uses it.
-# python3-openpyxl writes the XLSForm export inside QGIS, whose Python is Debian's.
+# python3-openpyxl writes the XLSForm export and reads XLSX submissions inside QGIS,
+# whose Python is Debian's; python3-yaml reads the forms and the field mappings (QGIS
+# pulls it in too, but the core needs it on its own).
 APT_PACKAGES = (
     "qgis",
     "python3-qgis",
@@ -49,6 +51,7 @@ APT_PACKAGES = (
     "postgresql-15-postgis-3",
     "python3-psycopg2",
     "python3-openpyxl",
+    "python3-yaml",
 )
 LINT_PATHS = ("stdm_plugin", "tests", "scripts", "benchmarks", "build.py")
 # Repo-root files and folders that QGIS expects inside the plugin folder.

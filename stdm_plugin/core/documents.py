@@ -75,8 +75,12 @@ class DocumentRepository(RecordRepository):
     def attach(self, content: bytes, file_name: str, *, document_type: str,
                party_id: str | None = None, spatial_unit_id: str | None = None,
                social_tenure_id: str | None = None, storage: str = "embedded",
-               mime_type: str | None = None) -> SupportingDocument:
-        """Store ``content`` as evidence for one record; returns the new document."""
+               mime_type: str | None = None,
+               submission_id: str | None = None) -> SupportingDocument:
+        """Store ``content`` as evidence for one record; returns the new document.
+
+        ``submission_id`` names the imported submission that brought the file.
+        """
         require(storage in ("embedded", "folder"), f"Unknown storage {storage!r}",
                 table=self.table, field="storage", value=storage)
         require(0 < len(content) <= MAX_DOCUMENT_BYTES,
@@ -88,7 +92,7 @@ class DocumentRepository(RecordRepository):
             party_id=party_id, spatial_unit_id=spatial_unit_id,
             social_tenure_id=social_tenure_id, document_type=document_type, file_name=name,
             mime_type=mime_type or sniff_mime(content, name), sha256=digest,
-            size_bytes=len(content), storage=storage)
+            size_bytes=len(content), storage=storage, submission_id=submission_id)
         written = None
         if storage == "folder":
             record.relative_path = f"{digest[:2]}/{digest}"

@@ -105,3 +105,42 @@ class ConcurrentEditError(StdmError):
         self.record_id = record_id
         self.changed_by = changed_by
         self.changed_at = changed_at
+
+
+class SubmissionValueError(ValidationError):
+    """One answer of an imported submission that cannot be taken as it is.
+
+    ``kind`` names the problem (``unknown_choice``, ``bad_date``,
+    ``bad_number``, ``bad_geometry``, ``missing_media``,
+    ``required_missing``...) so that the import report, and a test, can say
+    which without parsing the message.
+    """
+
+    def __init__(self, message: str, *, kind: str, field: str | None = None,
+                 value: object = None) -> None:
+        super().__init__(message, field=field, value=value)
+        self.kind = kind
+
+
+class SubmissionFileError(StdmError):
+    """An export file that cannot be read at all (encoding, format, missing sheet).
+
+    ``line`` and ``offset`` say where in the file, when known.
+    """
+
+    def __init__(self, message: str, *, path: str, kind: str, line: int | None = None,
+                 offset: int | None = None, value: object = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.kind = kind
+        self.line = line
+        self.offset = offset
+        self.value = value
+
+
+class MappingError(StdmError):
+    """A submission field mapping that does not hold together; says where in it."""
+
+    def __init__(self, message: str, *, where: str | None = None) -> None:
+        super().__init__(f"{where}: {message}" if where else message)
+        self.where = where

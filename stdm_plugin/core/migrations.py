@@ -164,6 +164,40 @@ def _v3_row_versions(db: Backend, srid: int) -> None:
     refresh_audit_triggers(db)
 
 
+def _v4_submissions(db: Backend, srid: int) -> None:
+    """Imported ODK/KoBo submissions, and where each imported record came from.
+
+    The register of submissions (by instanceID) is what makes importing the
+    same export twice harmless. Answers no model field took are kept as JSON
+    on the record rather than dropped. Anonymised exports carry no names, so
+    a party says it is anonymised instead of failing the name rule; a
+    household enumerated without any parcel or structure says it still
+    needs to be mapped.
+    """
+    db.execute(f"""
+        CREATE TABLE submission (
+            id TEXT PRIMARY KEY,
+            form_id TEXT NOT NULL,
+            form_version TEXT,
+            source_file TEXT,
+            submitted_at TEXT,
+            imported_at TEXT NOT NULL DEFAULT ({db.now_sql}),
+            imported_by TEXT NOT NULL DEFAULT 'unknown',
+            status TEXT NOT NULL DEFAULT 'imported'
+                CHECK (status IN ('imported', 'withdrawn')))""")
+    for table in SUBMISSION_TABLES:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN submission_id TEXT "
+                   "REFERENCES submission (id)")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN answers TEXT")
+        db.execute(f"CREATE INDEX {table}_submission_idx ON {table} (submission_id)")
+    for flag in ("anonymised", "needs_mapping"):
+        db.execute(f"ALTER TABLE party ADD COLUMN {flag} INTEGER NOT NULL DEFAULT 0 "
+                   f"CHECK ({flag} IN (0, 1))")
+    refresh_audit_triggers(db)
+
+
+#: the record tables that remember which submission brought a record
+SUBMISSION_TABLES = ("party", "spatial_unit", "social_tenure", "supporting_document")
 #: columns left out of the audit values: document bytes are covered by their sha256
 AUDIT_SKIPPED_COLUMNS = ("content",)
 
@@ -180,6 +214,7 @@ MIGRATIONS: dict[int, Migration] = {
     1: _v1_core_tables,
     2: _v2_history_and_rules,
     3: _v3_row_versions,
+    4: _v4_submissions,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

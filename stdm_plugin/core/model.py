@@ -65,6 +65,12 @@ class Party(Record):
     household_role: Optional[str] = None
     group_party_id: Optional[str] = None
     remarks: Optional[str] = None
+    #: 1 when the source carried no names (an anonymised survey export)
+    anonymised: int = 0
+    #: 1 for a household enumerated without any parcel or structure yet
+    needs_mapping: int = 0
+    submission_id: Optional[str] = None
+    answers: Optional[str] = None  # JSON of the submission's answers no field took
 
     @property
     def display_name(self) -> str:
@@ -83,6 +89,8 @@ class SpatialUnit(Record):
     remarks: Optional[str] = None
     boundary: Any = None
     location: Any = None
+    submission_id: Optional[str] = None
+    answers: Optional[str] = None
     # computed by the store
     seq: Optional[int] = field(default=None, compare=False)
     code: Optional[str] = field(default=None, compare=False)
@@ -99,6 +107,8 @@ class SocialTenure(Record):
     start_date: Optional[str] = None
     evidence: Optional[str] = None
     remarks: Optional[str] = None
+    submission_id: Optional[str] = None
+    answers: Optional[str] = None
 
     @property
     def share(self) -> Fraction:
@@ -117,4 +127,6 @@ class SupportingDocument(Record):
     size_bytes: int = 0
     storage: str = "embedded"
     relative_path: Optional[str] = None
+    submission_id: Optional[str] = None
+    answers: Optional[str] = None
     content: Optional[bytes] = field(default=None, repr=False, compare=False)

@@ -33,14 +33,22 @@ class PartyRepository(RecordRepository):
         require(record.party_type in PARTY_TYPES,
                 f"party_type must be one of {', '.join(PARTY_TYPES)}, not {record.party_type!r}",
                 table=table, field="party_type", value=record.party_type, record_id=rid)
+        for flag in ("anonymised", "needs_mapping"):
+            require(getattr(record, flag) in (0, 1),
+                    f"{flag} must be 0 or 1, not {getattr(record, flag)!r}", table=table,
+                    field=flag, value=getattr(record, flag), record_id=rid)
+        # An anonymised survey export has no names at all; saying so on the
+        # record keeps the rule for everyone else instead of inventing names.
+        nameless_ok = bool(record.anonymised)
         if record.party_type == "person":
-            require(bool((record.first_name or "").strip() or (record.last_name or "").strip()),
-                    "A person needs a first name or a last name", table=table,
-                    field="first_name", record_id=rid)
+            named = bool((record.first_name or "").strip() or (record.last_name or "").strip())
+            require(nameless_ok or named,
+                    "A person needs a first name or a last name (unless the party is "
+                    "anonymised)", table=table, field="first_name", record_id=rid)
         else:
-            require(bool((record.group_name or "").strip()),
-                    f"A {record.party_type} needs a name (group_name)", table=table,
-                    field="group_name", record_id=rid)
+            require(nameless_ok or bool((record.group_name or "").strip()),
+                    f"A {record.party_type} needs a name (group_name) unless it is anonymised",
+                    table=table, field="group_name", record_id=rid)
             for name in PERSON_ONLY:
                 require(getattr(record, name) in (None, ""),
                         f"{name} applies to persons, not to a {record.party_type}",

@@ -12,6 +12,8 @@ from .store import INFO_TABLE, SettlementStore
 
 # parents before children, so references resolve as rows arrive
 RECORD_TABLES = ("settlement", "party", "spatial_unit", "social_tenure", "supporting_document")
+#: registers that records refer to, copied first, with the order to read them in
+REGISTER_TABLES = {"submission": "imported_at, id"}
 CODE_LIST_KEYS = {"lookup": ("category", "code"), "lookup_label": ("category", "code", "lang")}
 BATCH = 1000
 Progress = Callable[[str, int], None]
@@ -30,6 +32,8 @@ def copy_store(source: SettlementStore, target: SettlementStore,
         copied["audit_log"] = _copy_audit(source, target)
         for table, key in CODE_LIST_KEYS.items():
             copied[table] = _copy_missing(source, target, table, key)
+        for table, order in REGISTER_TABLES.items():
+            copied[table] = _copy_table(source, target, table, progress, order)
         for table in RECORD_TABLES:
             copied[table] = _copy_table(source, target, table, progress)
         _check_counts(source, target)
@@ -45,7 +49,7 @@ def _check_target(source: SettlementStore, target: SettlementStore) -> None:
     if source.schema_version != target.schema_version:
         raise StoreError("Both stores must be at the same schema version; open the older "
                          "one with this plugin first to upgrade it.")
-    for table in RECORD_TABLES:
+    for table in (*REGISTER_TABLES, *RECORD_TABLES):
         if target.db.scalar(f"SELECT count(*) FROM {table}"):
             raise StoreError(f"The target store already holds records ({table}); copy into "
                              "a new, empty store.")
@@ -57,12 +61,12 @@ def _columns(source: SettlementStore, target: SettlementStore, table: str) -> li
 
 
 def _rows(store: SettlementStore, table: str, columns: list[str],
-          geometry: tuple[str, ...]) -> Iterator[list]:
+          geometry: tuple[str, ...], order: str) -> Iterator[list]:
     select = ", ".join(f"{store.db.geometry_as_wkb(c)} AS {c}" if c in geometry else c
                        for c in columns)
     offset = 0
     while True:
-        rows = store.db.query(f"SELECT {select} FROM {table} ORDER BY created_at, id "
+        rows = store.db.query(f"SELECT {select} FROM {table} ORDER BY {order} "
                               f"LIMIT {BATCH} OFFSET {offset}")
         if not rows:
             return
@@ -72,15 +76,15 @@ def _rows(store: SettlementStore, table: str, columns: list[str],
 
 
 def _copy_table(source: SettlementStore, target: SettlementStore, table: str,
-                progress: Progress | None) -> int:
-    geometry = VERSIONED_TABLES[table]
+                progress: Progress | None, order: str = "created_at, id") -> int:
+    geometry = VERSIONED_TABLES.get(table, ())
     columns = _columns(source, target, table)
     values = ", ".join(target.db.geometry_param(target.srid, multi=(c == "boundary"))
                        if c in geometry else "?" for c in columns)
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
     batch: list[list] = []
     count = 0
-    for row in _rows(source, table, columns, geometry):
+    for row in _rows(source, table, columns, geometry, order):
         batch.append(row)
         if len(batch) == BATCH:
             target.db.executemany(sql, batch)
@@ -122,7 +126,7 @@ def _copy_audit(source: SettlementStore, target: SettlementStore) -> int:
 
 
 def _check_counts(source: SettlementStore, target: SettlementStore) -> None:
-    for table in (*RECORD_TABLES, *CODE_LIST_KEYS):
+    for table in (*REGISTER_TABLES, *RECORD_TABLES, *CODE_LIST_KEYS):
         mine = source.db.scalar(f"SELECT count(*) FROM {table}")
         theirs = target.db.scalar(f"SELECT count(*) FROM {table}")
         if table in CODE_LIST_KEYS and theirs >= mine:
