@@ -90,6 +90,8 @@ class RecordMapping:
     links: dict[str, str] = field(default_factory=dict)
     geometry: list[GeometryRule] = field(default_factory=list)
     media: list[MediaRule] = field(default_factory=list)
+    #: made only when this column is answered (a member who claims no right)
+    only_if: Optional[str] = None
 
     @property
     def ref(self) -> str:

@@ -174,6 +174,8 @@ class SubmissionBuilder:
                       taken: set[str]) -> Record | None:
         table, subtype = RECORD_TYPES[rule.type]
         values = node.row.values
+        if rule.only_if is not None and not (values.get(rule.only_if) or "").strip():
+            return None  # the question that makes this record was not answered
         if table == "spatial_unit" and not any(
                 (values.get(g.column) or "").strip() or g.required for g in rule.geometry):
             return None  # not mapped yet: the household is flagged instead
