@@ -22,6 +22,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 SIDE = 15.0  # metres; parcels on a regular grid in UTM 30N
 ORIGIN = (380_000.0, 580_000.0)
@@ -149,10 +150,20 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs per variant, interleaved; the median is reported")
     parser.add_argument("--child", choices=sorted(VARIANTS), help=argparse.SUPPRESS)
+    parser.add_argument("--suite", choices=("insert", "import", "all"), default="all",
+                        help="insert (this file), import (import_bench.py), or both")
+    parser.add_argument("--submissions", type=int, default=50_000,
+                        help="submissions for the import suite")
     args = parser.parse_args()
     if args.child:
         child(args.child, args.parcels)
         return 0
+    if args.suite in ("import", "all"):
+        from import_bench import bench
+
+        bench(args.submissions, args.repeat)
+        if args.suite == "import":
+            return 0
     runs: dict[str, list[dict]] = {v: [] for v in VARIANTS}
     from tests.postgis_server import running_postgis
 
