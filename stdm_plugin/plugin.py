@@ -30,6 +30,8 @@ class StdmPlugin:
         self.toolbar = None
         self.actions: list[QAction] = []
         self.wizard = None  # the open "Enumerate household" wizard, one at a time
+        self.import_task = None  # the running import, one at a time (one store writer)
+        self.report_dialog = None  # the report of the last import
 
     # --- QGIS hooks ----------------------------------------------------------
     def initGui(self) -> None:
@@ -56,6 +58,10 @@ class StdmPlugin:
             (tr("Export form for ODK/KoBo…"), self.export_form,
              tr("Write the enumeration form as an XLSForm for ODK Collect, KoBoCollect or "
                 "KoBoToolbox, with the store's code lists in every language"), False),
+            (tr("Import submissions…"), self.import_submissions,
+             tr("Load what ODK Central or KoBoToolbox exported (CSV or XLSX, with photos) into "
+                "the store shown in this project, with a report of every row not imported"),
+             False),
         ):
             action = QAction(icon, text, self.iface.mainWindow())
             action.setStatusTip(tip)
@@ -75,6 +81,10 @@ class StdmPlugin:
     def unload(self) -> None:
         if self.wizard is not None:
             self.wizard.close()
+        if self.import_task is not None:
+            self.import_task.cancel()  # rolls back: the store stays as it was
+        if self.report_dialog is not None:
+            self.report_dialog.close()
         for action in self.actions:
             self.iface.removeToolBarIcon(action)
         self.actions.clear()
@@ -218,6 +228,75 @@ class StdmPlugin:
                                  written))
         return True
 
+    def import_submissions(self):
+        """Ask for the export, mapping and mode, then import in the background (the task)."""
+        from .gui.import_dialog import ImportDialog
+        from .qgis.import_task import ImportSetupError, ImportTarget, own_form_files
+
+        if self.import_task is not None:
+            self._error(tr("An import is already running; wait for it to finish."))
+            return None
+        try:
+            target = ImportTarget.for_project(QgsProject.instance(), self.iface.activeLayer())
+        except ImportSetupError as error:
+            self._error(str(error))
+            return None
+        dialog = ImportDialog(target.label, target.settlements, own_form_files(),
+                              self.iface.mainWindow())
+        if not dialog.exec_():
+            return None
+        return self.start_import(target, dialog.request())
+
+    def start_import(self, target, request):
+        """Import in a background task with progress and Cancel; returns the task (or None).
+
+        The outcome comes back in the message bar and the report dialog.
+        """
+        from .qgis.import_task import ImportSubmissionsTask
+        from .qgis.sources import CredentialsError
+
+        try:
+            mapping = request.load_mapping()
+            task = ImportSubmissionsTask(target, request, mapping, default_actor(),
+                                         self._import_done)
+        except (StdmError, CredentialsError) as error:
+            self._error(tr("The import did not start: {0}").format(error))
+            return None
+        self.import_task = task  # QGIS does not keep the Python object alive
+        QgsApplication.taskManager().addTask(task)
+        return task
+
+    def _import_done(self, outcome) -> None:
+        from .gui.import_report_dialog import ImportReportDialog, outcome_of, summary_line
+        from .qgis.project import refresh_layers
+
+        self.import_task = None
+        label = outcome.target.label
+        if outcome.cancelled:
+            self._warning(tr("The import into {0} was cancelled: nothing was imported, the store "
+                             "is unchanged.").format(label))
+            return
+        report = outcome.report
+        if report is None:
+            self._error(tr("The import into {0} failed, nothing was imported: {1}").format(
+                label, outcome.error))
+            return
+        if report.written:
+            refresh_layers(outcome.target.layers(QgsProject.instance()))
+        result = outcome_of(report)
+        if result == "ok":
+            self._success(tr("Imported into {0}: {1}").format(label, summary_line(report)))
+        elif result == "partial":
+            self._warning(tr("Imported into {0}, with rows left out: {1}").format(
+                label, summary_line(report)))
+        else:
+            self._error(tr("Nothing was imported into {0}: {1}").format(
+                label, summary_line(report)))
+        if self.report_dialog is not None:
+            self.report_dialog.close()
+        self.report_dialog = ImportReportDialog(report, label, self.iface.mainWindow())
+        self.report_dialog.show()
+
     def enumerate_household(self):
         """Open the wizard on the store shown in the project; returns it (or None).
 
@@ -271,6 +350,10 @@ class StdmPlugin:
     def _error(self, message: str) -> None:
         QgsMessageLog.logMessage(message, LOG_TAG, Qgis.Warning)
         self.iface.messageBar().pushMessage(tr("STDM"), message, Qgis.Critical, 0)
+
+    def _warning(self, message: str) -> None:
+        QgsMessageLog.logMessage(message, LOG_TAG, Qgis.Warning)
+        self.iface.messageBar().pushMessage(tr("STDM"), message, Qgis.Warning, 0)
 
     def _success(self, message: str) -> None:
         QgsMessageLog.logMessage(message, LOG_TAG, Qgis.Info)
