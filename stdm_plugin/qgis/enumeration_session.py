@@ -22,7 +22,7 @@ from ..core.model import Settlement
 from ..core.store import SettlementStore
 from .form_rules import shipped_form_path
 from .i18n import tr
-from .project import refresh_layers, store_groups, store_layers
+from .project import refresh_layers, shown_store
 from .sources import CredentialsError, NotAStoreLayerError, open_store, source_of_layer
 
 
@@ -41,15 +41,11 @@ class EnumerationSession:
     def for_project(cls, project: QgsProject,
                     active_layer: QgsMapLayer | None = None) -> "EnumerationSession":
         """The store of the active layer's group, else the top store in the layer tree."""
-        groups = store_groups(project)
-        if not groups:
+        shown = shown_store(project, active_layer)
+        if shown is None:
             raise SessionError(tr("Show a settlement store in this project first (STDM ▸ New "
                                   "or Open settlement store)."))
-        group = next((g for g in groups if active_layer is not None
-                      and g.findLayer(active_layer.id()) is not None), groups[0])
-        layers = store_layers(group)
-        if "parcels" not in layers:
-            raise SessionError(tr("The group {0} has no Parcels layer.").format(group.name()))
+        group, layers = shown
         try:
             store = open_store(source_of_layer(layers["parcels"]))
         except (StdmError, CredentialsError, NotAStoreLayerError) as error:

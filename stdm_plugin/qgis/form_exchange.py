@@ -8,7 +8,7 @@ from qgis.core import QgsProject
 from ..core.forms import load_form
 from ..core.xlsform import code_lists_from_store, export_xlsform
 from .form_rules import shipped_form_path
-from .project import store_groups, store_layers
+from .project import shown_store
 from .sources import open_store, source_of_layer
 
 
@@ -16,10 +16,10 @@ def export_form_for_odk(project: QgsProject, path: str) -> tuple[Path, str | Non
     """Write the shipped form as an XLSForm; returns the file and the store whose code
     lists (with any values users added) went into it, or None for the shipped lists."""
     form = load_form(shipped_form_path())
-    groups = store_groups(project)
-    if not groups:
+    shown = shown_store(project)
+    if shown is None:
         return export_xlsform(form, path), None
-    layers = store_layers(groups[0])
+    group, layers = shown
     with open_store(source_of_layer(layers["parcels"])) as store:
         written = export_xlsform(form, path, code_lists=code_lists_from_store(store))
-    return written, groups[0].customProperty("stdm/store")
+    return written, group.customProperty("stdm/store")

@@ -27,7 +27,7 @@ from ..core.submission_report import ImportReport
 from ..core.submissions import ALL_OR_NOTHING, import_submissions
 from .form_rules import shipped_form_path
 from .i18n import tr
-from .project import store_groups, store_layers
+from .project import shown_store, store_groups, store_layers
 from .sources import (
     CredentialsError,
     NotAStoreLayerError,
@@ -87,16 +87,11 @@ class ImportTarget:
     def for_project(cls, project: QgsProject,
                     active_layer: Optional[QgsMapLayer] = None) -> "ImportTarget":
         """The store of the active layer's group, else the top store in the layer tree."""
-        groups = store_groups(project)
-        if not groups:
+        shown = shown_store(project, active_layer)
+        if shown is None:
             raise ImportSetupError(tr("Show a settlement store in this project first (STDM ▸ "
                                       "New or Open settlement store), then import into it."))
-        group = next((g for g in groups if active_layer is not None
-                      and g.findLayer(active_layer.id()) is not None), groups[0])
-        layers = store_layers(group)
-        if "parcels" not in layers:
-            raise ImportSetupError(tr("The group {0} has no Parcels layer.").format(
-                group.name()))
+        group, layers = shown
         try:
             source = source_of_layer(layers["parcels"])
             with open_store(source) as store:

@@ -91,6 +91,19 @@ def store_layers(group: QgsLayerTreeGroup) -> dict[str, QgsVectorLayer]:
             if node.layer() is not None and layer_key(node.layer())}
 
 
+def shown_store(project: QgsProject, active_layer=None
+                ) -> tuple[QgsLayerTreeGroup, dict[str, QgsVectorLayer]] | None:
+    """The store a command works on: the active layer's group, else the top store
+    group; None when the project shows no store with a Parcels layer."""
+    groups = store_groups(project)
+    if not groups:
+        return None
+    group = next((g for g in groups if active_layer is not None
+                  and g.findLayer(active_layer.id()) is not None), groups[0])
+    layers = store_layers(group)
+    return (group, layers) if "parcels" in layers else None
+
+
 def refresh_layers(layers: dict[str, QgsVectorLayer]) -> None:
     """Show what the core wrote behind QGIS's back (new rows, new codes)."""
     for layer in layers.values():
