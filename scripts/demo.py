@@ -12,6 +12,8 @@ sys.path.insert(0, str(ROOT))
 
 from stdm_plugin.core import SettlementStore  # noqa: E402
 from stdm_plugin.core.demo_settlement import load_demo_settlement  # noqa: E402
+from stdm_plugin.core.forms import load_form  # noqa: E402
+from stdm_plugin.core.xlsform import code_lists_from_store, export_xlsform  # noqa: E402
 
 STORE_NAME = "koumassi_demo.sqlite"
 
@@ -76,6 +78,9 @@ def main() -> int:
         project_path = out / "koumassi_demo.qgz"
         with SettlementStore.open(store_path, actor="demo") as store:
             write_project(store, str(project_path))
+            xlsform = export_xlsform(load_form(ROOT / "forms" / "enumeration.yaml"),
+                                     out / "stdm_enumeration.xlsx",
+                                     code_lists=code_lists_from_store(store))
         png = out / "koumassi_demo_map.png"
         render_map(project_path, png)
     finally:
@@ -87,6 +92,7 @@ def main() -> int:
     print(f"  store:   {store_path}")
     print(f"  project: {project_path}   (open it in QGIS: qgis {project_path})")
     print(f"  map:     {png}")
+    print(f"  form:    {xlsform}   (XLSForm for ODK Collect / KoBoCollect)")
     return 0
 
 
