@@ -10,6 +10,7 @@ from qgis.PyQt.QtWidgets import QAction, QFileDialog, QMenu
 from .core import Settlement, SettlementStore, StdmError
 from .core.lookups import LANGUAGES
 from .core.store import default_actor
+from .gui.store_safety import StoreSafetyActions
 from .qgis.i18n import tr
 from .qgis.project import StoreLayerError, add_store_to_project
 from .qgis.sources import CredentialsError
@@ -23,7 +24,7 @@ def user_language() -> str:
     return locale if locale in LANGUAGES else "en"
 
 
-class StdmPlugin:
+class StdmPlugin(StoreSafetyActions):
     def __init__(self, iface) -> None:
         self.iface = iface
         self.menu: QMenu | None = None
@@ -62,6 +63,15 @@ class StdmPlugin:
              tr("Load what ODK Central or KoBoToolbox exported (CSV or XLSX, with photos) into "
                 "the store shown in this project, with a report of every row not imported"),
              False),
+            (tr("Check store consistency…"), self.check_consistency,
+             tr("Look for orphan references, tenure shares over 1, missing or changed documents "
+                "and invalid geometries in the store shown in this project"), False),
+            (tr("Back up store…"), self.back_up_store,
+             tr("Write a zip of the store shown in this project and its documents, while it "
+                "is in use, with a manifest to check the restore against"), False),
+            (tr("Restore store from backup…"), self.restore_from_backup,
+             tr("Check a backup zip and restore it as a new store file, shown in this "
+                "project"), False),
         ):
             action = QAction(icon, text, self.iface.mainWindow())
             action.setStatusTip(tip)

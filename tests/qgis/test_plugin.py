@@ -14,7 +14,9 @@ def test_menu_and_toolbar_actions(plugin, qgis_iface):
     assert texts == ["New settlement store…", "Open settlement store…",
                      "New settlement store on PostGIS…", "Open settlement store on PostGIS…",
                      "Publish settlement store to PostGIS…", "Enumerate household…",
-                     "Export form for ODK/KoBo…", "Import submissions…"]
+                     "Export form for ODK/KoBo…", "Import submissions…",
+                     "Check store consistency…", "Back up store…",
+                     "Restore store from backup…"]
     assert [a.text() for a in plugin.toolbar.actions()] == [*texts[:2], texts[5]]
 
 

@@ -92,3 +92,15 @@ def test_cancelled_publish_leaves_nothing(plugin, postgis_server, tmp_path):
     task.finished(False)
     assert outcome == [(False, "Cancelled: nothing was published.")]
     assert tables_in(postgis_server, schema) == 0
+
+
+def test_check_and_backup_of_a_postgis_store(plugin, qgis_iface, postgis_server, tmp_path):
+    schema = postgis_server.fresh_schema()
+    assert plugin.create_postgis_store(connection_to(postgis_server, schema), "EPSG:32630",
+                                       ("YOP", "Yopougon"))
+    assert plugin.check_shown_store().ok
+    assert any(f"No problems found in {postgis_server.dbname}.{schema}" in m
+               for m in messages(qgis_iface, Qgis.Success))
+    assert plugin.backup_store_to(str(tmp_path)) is None
+    assert any("pg_dump" in m for m in messages(qgis_iface, Qgis.Critical))
+    assert list(tmp_path.iterdir()) == []
