@@ -1,0 +1,154 @@
+"""One write operation for the fault test, run in its own process so it can be SIGKILLed.
+
+Usage: ``python fault_worker.py import|enumerate|copy STORE [ARG]``.
+
+The worker prints marker lines to stdout, flushed, so the test knows where
+the kill landed: ``started`` when the store is open and the operation is
+about to begin, ``begin`` / ``commit`` around every outermost transaction
+(``commit`` only after COMMIT has returned), ``household <id>`` after each
+saved enumeration and ``done`` at the end.
+"""
+from __future__ import annotations
+
+import csv
+import pathlib
+import random
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # run as a script, not through pytest
+    sys.path.insert(0, str(ROOT))
+
+from shapely.geometry import box  # noqa: E402
+
+from stdm_plugin.core import SettlementStore  # noqa: E402
+
+FORM_PATH = ROOT / "forms" / "enumeration.yaml"
+MAIN = "stdm_enumeration.csv"
+MEMBERS = "stdm_enumeration-members.csv"
+MAIN_COLUMNS = ["SubmissionDate", "parcel-parcel_boundary", "parcel-land_use", "parcel-address",
+                "parcel-parcel_photo", "household-household_name", "household-household_remarks",
+                "KEY", "FormVersion"]
+MEMBER_COLUMNS = ["first_name", "last_name", "sex", "date_of_birth", "age_years",
+                  "household_role", "id_document_type", "id_document_number", "id_photo",
+                  "phone", "tenure-tenure_type", "tenure-share_numerator",
+                  "tenure-share_denominator", "tenure-tenure_start", "tenure-evidence",
+                  "tenure-evidence_photo", "PARENT_KEY", "KEY"]
+#: what each enumeration saves besides its household: members, claims, photos
+ENUMERATION_MEMBERS = 3
+ENUMERATION_CLAIMS = 2
+ENUMERATION_PHOTOS = 2  # the parcel's and the head's ID
+JPEG = b"\xff\xd8\xff\xe0 fault test photo"
+
+
+def say(line: str) -> None:
+    """Markers must reach the test before the kill can, hence the flush."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def write_export(folder: pathlib.Path, n: int, seed: int) -> None:
+    """An ODK Central style export of the plugin's own form: n households, 3 members each."""
+    rng = random.Random(seed)
+    with open(folder / MAIN, "w", newline="", encoding="utf-8") as main, \
+            open(folder / MEMBERS, "w", newline="", encoding="utf-8") as members:
+        m, p = csv.writer(main), csv.writer(members)
+        m.writerow(MAIN_COLUMNS)
+        p.writerow(MEMBER_COLUMNS)
+        for i in range(n):
+            lat, lon = 5.28 + (i // 30) * 0.0002, -3.96 + (i % 30) * 0.0002
+            ring = [(lat, lon), (lat, lon + 0.00015), (lat + 0.00014, lon + 0.00016),
+                    (lat + 0.00015, lon - 0.00001), (lat, lon)]
+            shape = ";".join(f"{a:.7f} {b:.7f} 10.0 4.0" for a, b in ring)
+            key = f"uuid:{i:08d}-{rng.getrandbits(16):04x}-4000-8000-{i:012d}"
+            m.writerow(["2026-11-20T10:00:00.000Z", shape, "residential", f"Bloc {i // 50}",
+                        "", f"Famille {i}", "", key, "2026112501"])
+            for j in range(ENUMERATION_MEMBERS):
+                owner = j < 2
+                p.writerow(["Awa" if j % 2 else "Issa", f"Koné{i}", "female" if j % 2 else "male",
+                            "", 30 + j, ("head", "spouse", "child")[j], "", "", "", "",
+                            "co_owner" if owner else "", "1" if owner else "",
+                            "2" if owner else "", "", "", "", key, f"{key}/members[{j + 1}]"])
+
+
+def enumeration_answers(i: int) -> dict:
+    """Household ``i`` as the wizard hands it over: a new parcel, 3 members, 2 co-owners."""
+    x, y = 400000 + 30 * (i % 40), 590000 + 30 * (i // 40)
+    head = {"first_name": "Awa", "last_name": f"Koné{i}", "sex": "female",
+            "date_of_birth": "1978-03-02", "household_role": "head",
+            "id_document_type": "national_id", "id_document_number": f"CI{i:07d}",
+            "id_photo": (f"cni-{i}.jpg", JPEG + str(i).encode()),
+            "tenure": {"tenure_type": "co_owner", "share_numerator": 1,
+                       "share_denominator": 2}}
+    spouse = {"first_name": "Issa", "last_name": f"Koné{i}", "sex": "male", "age_years": 51,
+              "household_role": "spouse",
+              "tenure": {"tenure_type": "co_owner", "share_numerator": 1,
+                         "share_denominator": 2}}
+    child = {"first_name": "Mariam", "last_name": f"Koné{i}", "sex": "female", "age_years": 9,
+             "household_role": "child"}
+    return {"parcel": {"parcel_boundary": box(x, y, x + 20, y + 15), "land_use": "residential",
+                       "parcel_photo": (f"parcel-{i}.jpg", JPEG + b"p" + str(i).encode())},
+            "household": {"household_name": f"Famille Koné {i}"},
+            "members": [head, spouse, child]}
+
+
+def traced(store: SettlementStore) -> SettlementStore:
+    """Print ``begin``/``commit`` around outermost transactions (savepoints are not traced)."""
+    db = store.db
+    begin, commit = db.begin, db.commit
+
+    def traced_begin() -> None:
+        begin()
+        say("begin")
+
+    def traced_commit() -> None:
+        commit()
+        say("commit")
+
+    db.begin, db.commit = traced_begin, traced_commit  # type: ignore[method-assign]
+    return store
+
+
+def run_import(path: str, export: str) -> None:
+    from stdm_plugin.core.form_mapping import mapping_from_form
+    from stdm_plugin.core.forms import load_form
+    from stdm_plugin.core.submissions import import_submissions
+
+    folder = pathlib.Path(export)
+    mapping = mapping_from_form(load_form(FORM_PATH), "KOU")
+    with traced(SettlementStore.open(path, actor="fault-import")) as store:
+        say("started")
+        report = import_submissions(store, [folder / MAIN, folder / MEMBERS], mapping)
+        if not report.ok:
+            raise SystemExit(report.summary())
+    say("done")
+
+
+def run_enumerations(path: str, count: str) -> None:
+    from stdm_plugin.core.enumeration import save_enumeration
+    from stdm_plugin.core.forms import load_form
+
+    form = load_form(FORM_PATH)
+    with traced(SettlementStore.open(path, actor="fault-enumerator")) as store:
+        settlement = store.settlements.find()[0]
+        say("started")
+        for i in range(int(count)):
+            saved = save_enumeration(store, form, enumeration_answers(i), settlement.id)
+            say(f"household {saved['household'].id}")
+    say("done")
+
+
+def run_copy(source: str, target: str) -> None:
+    from stdm_plugin.core.publish import copy_store
+
+    with SettlementStore.open(source, actor="fault-copy", read_only=True) as origin, \
+            traced(SettlementStore.create(target, origin.srid, actor="fault-copy")) as copy:
+        say("started")  # the new, empty target exists: the copy itself is what is killed
+        copy_store(origin, copy)
+    say("done")
+
+
+OPERATIONS = {"import": run_import, "enumerate": run_enumerations, "copy": run_copy}
+
+if __name__ == "__main__":
+    OPERATIONS[sys.argv[1]](*sys.argv[2:])
