@@ -11,6 +11,7 @@ parentheses, and the functions in FUNCTIONS.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -32,6 +33,9 @@ TOKEN = re.compile(r"""
   | (?P<name>[A-Za-z_][A-Za-z0-9_\-]*)
   | (?P<dot>\.)
 """, re.VERBOSE)
+#: brackets, calls and minus signs inside one another; far beyond any real form, and
+#: low enough that parsing and evaluating stay well inside Python's recursion limit
+MAX_NESTING = 50
 BINARY = {"or": 1, "and": 2, "=": 3, "!=": 3, "<": 4, "<=": 4, ">": 4, ">=": 4,
           "+": 5, "-": 5, "*": 6, "div": 6, "mod": 6}
 
@@ -61,6 +65,7 @@ class _Parser:
         self.text = text
         self.tokens = _tokens(text)
         self.i = 0
+        self.depth = 0
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -90,11 +95,19 @@ class _Parser:
             left = Node("binary", token[1], (left, right))
 
     def unary(self) -> Node:
-        token = self.peek()
-        if token and token[1] == "-":
-            self.take()
-            return Node("unary", "-", (self.unary(),))
-        return self.atom()
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise ExpressionError(f"The expression is nested too deeply (more than "
+                                  f"{MAX_NESTING} levels of brackets, calls or signs) in "
+                                  f"{self.text[:60]!r}...")
+        try:
+            token = self.peek()
+            if token and token[1] == "-":
+                self.take()
+                return Node("unary", "-", (self.unary(),))
+            return self.atom()
+        finally:
+            self.depth -= 1
 
     def atom(self) -> Node:
         kind, value = self.take()
@@ -205,6 +218,13 @@ def _regex(value: Any, pattern: Any) -> bool:
         raise ExpressionError(f"Bad regular expression {pattern!r}: {exc}") from exc
 
 
+def _int(value: Any) -> float:
+    """The number truncated towards zero; NaN and infinity (from 'inf' or '1e999', which
+    int() cannot convert) stay as they are."""
+    number = _number(value)
+    return float(int(number)) if math.isfinite(number) else number
+
+
 def _today() -> str:
     return datetime.now(timezone.utc).date().isoformat()
 
@@ -227,7 +247,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "regex": _regex,
     "not": lambda v: not _truth(v),
     "today": _today,
-    "int": lambda v: float(int(_number(v))) if _number(v) == _number(v) else float("nan"),
+    "int": _int,
     "number": _number,
     "string": _text,
     "coalesce": lambda a, b: a if _text(a) != "" else b,

@@ -47,6 +47,32 @@ class FormDefinitionError(StdmError):
         self.key = key
 
 
+#: keys whose YAML value must be text (or absent); others are checked where read
+TEXT_KEYS = ("type", "constraint", "relevant", "choices", "target", "calculation",
+             "appearance", "name", "within", "record", "form_id", "version")
+
+
+def _checked_types(raw: dict, *, path: str, question: str | None = None) -> dict:
+    """``raw`` once its keys hold the kinds of value the form reads (text, lists), so
+    that a hand-edited file with a list where a name belongs is refused, not a crash."""
+    for key in TEXT_KEYS:
+        value = raw.get(key)
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, (str, int, float))):
+            raise FormDefinitionError(f"{key} must be text, not {type(value).__name__}",
+                                      path=path, question=question, key=key)
+    for key in ("questions", "sections", "languages"):
+        value = raw.get(key)
+        if value is not None and not isinstance(value, list):
+            raise FormDefinitionError(f"{key} must be a list, not {type(value).__name__}",
+                                      path=path, question=question, key=key)
+    for key in ("sections", "languages"):
+        if any(not isinstance(v, str) or not NAME.match(v) for v in raw.get(key) or []):
+            raise FormDefinitionError(f"{key} must be names (letters, digits and _)",
+                                      path=path, question=question, key=key)
+    return {k: str(v) if k in TEXT_KEYS and v is not None else v for k, v in raw.items()}
+
+
 @dataclass
 class Question:
     name: str
@@ -147,6 +173,7 @@ def _question(raw: dict, languages: list[str], record: str, path: str,
     if not isinstance(raw, dict):
         raise FormDefinitionError(f"a question must be a mapping, not {raw!r}", path=path)
     known = {f.name for f in dataclasses.fields(Question)}
+    raw = _checked_types(raw, path=path, question=str(raw.get("name") or "?"))
     name = str(raw.get("name", ""))
     unknown = set(raw) - known
     if unknown:
@@ -230,6 +257,7 @@ def load_section(path: Path, languages: list[str], seen: set[str]) -> Section:
         raise FormDefinitionError(f"cannot be read: {exc}", path=str(path)) from exc
     if not isinstance(raw, dict):
         raise FormDefinitionError("a section file holds a mapping", path=str(path))
+    raw = _checked_types(raw, path=str(path))
     record = raw.get("record")
     if record not in TARGET_FIELDS:
         raise FormDefinitionError(f"record must be one of {', '.join(TARGET_FIELDS)}",
@@ -252,6 +280,9 @@ def load_form(path: str | Path) -> EnumerationForm:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise FormDefinitionError(f"cannot be read: {exc}", path=str(path)) from exc
+    if not isinstance(raw, dict):
+        raise FormDefinitionError("a form file holds a mapping", path=str(path))
+    raw = _checked_types(raw, path=str(path))
     languages = list(raw.get("languages") or ["en", "fr"])
     seen: set[str] = set()
     sections = []

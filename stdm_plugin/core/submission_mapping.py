@@ -285,6 +285,10 @@ def _check_plain(annotation: Any, value: Any, where: str) -> None:
         raise MappingError(f"expected {annotation}, found {value!r}", where=where)
     if str(annotation) == "list[str]" and not all(isinstance(v, str) for v in value):
         raise MappingError(f"expected a list of texts, found {value!r}", where=where)
+    if str(annotation) == "dict[str, str]" and not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise MappingError(f"expected texts for keys and values, found {value!r}",
+                           where=where)
 
 
 def _expect(value: Any, kind: type, where: str) -> None:

@@ -328,10 +328,16 @@ class SubmissionBuilder:
                 "given; choose the folder the export's photos were unpacked to",
                 kind="missing_media", field=column, value=name)
         folder = os.path.abspath(self.media_dir)
+        # The key names KoBo's per-submission folder, but it comes from the export: a key
+        # such as "uuid:../.." or an absolute path must not lead out of the media folder.
+        inside = os.path.realpath(folder)
         instance = submission_id.split(":", 1)[-1]
         for candidate in (os.path.join(folder, base), os.path.join(folder, "media", base),
                           os.path.join(folder, instance, base)):
-            if os.path.isfile(candidate):
+            if "\x00" in candidate:  # no file has such a name; realpath would raise
+                continue
+            real = os.path.realpath(candidate)
+            if os.path.commonpath([inside, real]) == inside and os.path.isfile(real):
                 return candidate
         raise SubmissionValueError(
             f"{column}: the file {base!r} is not in the media folder {folder} (nor in its "

@@ -1,0 +1,62 @@
+"""The long fuzz run: the properties of tests/core/test_fuzz.py with many more inputs.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/fuzz_run.py [--examples N]
+
+Each property runs with N examples (the import ones with N/2 and N/4: each of
+their inputs writes an export and imports it into a SpatiaLite store). It
+prints the inputs tried per target (examples, plus hypothesis's replays and
+shrinks of a failure) and the crashes: an input that made a target raise
+anything but its documented refusal, write partially, hang past the deadline or
+read a file outside the media folder. The exit status is 1 when there is one.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--examples", type=int, default=2500,
+                        help="examples per property (default 2500: about 20,000 inputs)")
+    args = parser.parse_args()
+    os.environ["STDM_FUZZ_EXAMPLES"] = str(args.examples)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "core")]
+    import test_fuzz  # the same properties as the test suite, read with the new count
+
+    properties = [(name, test) for name, test in vars(test_fuzz).items()
+                  if name.startswith("test_") and hasattr(test, "hypothesis")]
+    crashes = []
+    started = time.perf_counter()
+    print(f"{'target':<46} {'inputs':>8} {'crashes':>8} {'seconds':>8}", flush=True)
+    for name, test in properties:
+        before = sum(test_fuzz.TRIED.values())
+        began = time.perf_counter()
+        failed = 0
+        try:
+            test()
+        except Exception:  # noqa: BLE001 - every failure is a crash to report
+            failed = 1
+            crashes.append((name, traceback.format_exc()))
+        tried = sum(test_fuzz.TRIED.values()) - before
+        target = name.removeprefix("test_").replace("_", " ")[:46]
+        print(f"{target:<46} {tried:>8} {failed:>8} {time.perf_counter() - began:>8.1f}",
+              flush=True)
+    total = sum(test_fuzz.TRIED.values())
+    print(f"{'total':<46} {total:>8} {len(crashes):>8} "
+          f"{time.perf_counter() - started:>8.1f}")
+    for name, trace in crashes:
+        print(f"\n--- crash in {name}\n{trace}", file=sys.stderr)
+    test_fuzz.ImportTarget.close()
+    return 1 if crashes else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
