@@ -36,6 +36,9 @@ TOKEN = re.compile(r"""
 #: brackets, calls and minus signs inside one another; far beyond any real form, and
 #: low enough that parsing and evaluating stay well inside Python's recursion limit
 MAX_NESTING = 50
+#: tokens in one expression: a flat chain (1 + 1 + ...) builds a tree as deep as it is
+#: long, so its length is capped too; real constraints have a few dozen
+MAX_TOKENS = 400
 BINARY = {"or": 1, "and": 2, "=": 3, "!=": 3, "<": 4, "<=": 4, ">": 4, ">=": 4,
           "+": 5, "-": 5, "*": 6, "div": 6, "mod": 6}
 
@@ -64,6 +67,9 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens = _tokens(text)
+        if len(self.tokens) > MAX_TOKENS:
+            raise ExpressionError(f"The expression is too long ({len(self.tokens)} parts, at "
+                                  f"most {MAX_TOKENS}): {text[:60]!r}...")
         self.i = 0
         self.depth = 0
 

@@ -112,3 +112,10 @@ def test_expressions_refuse_code_and_know_their_references():
         with pytest.raises(ExpressionError):
             parse(bad)
     assert references(parse("${a} = 1 and selected(${b}, 'x')")) == {"a", "b"}
+
+
+def test_long_flat_chains_are_refused_not_crashed():
+    assert holds(" + ".join(["1"] * 150) + " = 150", {})
+    for n in (1000, 20000):
+        with pytest.raises(ExpressionError, match="too long"):
+            holds(" + ".join(["1"] * n) + " > 0", {})
