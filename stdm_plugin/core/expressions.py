@@ -141,6 +141,10 @@ class _Parser:
                     self.take(",")
                     args.append(self.expression(0))
             self.take(")")
+            if value == "regex" and (len(args) != 2 or args[1].kind != "string"):
+                # a pattern taken from an answer could be made to backtrack for hours
+                raise ExpressionError(f"regex() takes a value and a quoted pattern, e.g. "
+                                      f"regex(., '^[0-9]+$'), in {self.text!r}")
             return Node("call", value, tuple(args))
         raise ExpressionError(f"Unexpected {value!r} in {self.text!r}")
 

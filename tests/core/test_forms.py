@@ -119,3 +119,10 @@ def test_long_flat_chains_are_refused_not_crashed():
     for n in (1000, 20000):
         with pytest.raises(ExpressionError, match="too long"):
             holds(" + ".join(["1"] * n) + " > 0", {})
+
+
+def test_regex_patterns_come_from_the_form_not_from_answers():
+    assert holds("regex(., '^[0-9]{4}$')", {}, "2024")
+    for text in ("regex(., ${pattern})", "regex(., concat('^', ${x}))", "regex(.)"):
+        with pytest.raises(ExpressionError, match="quoted pattern"):
+            parse(text)
