@@ -248,7 +248,8 @@ def _check_question(q: Question, record: str, path: str) -> None:
                                   path=path, question=q.name, key="target")
 
 
-def load_section(path: Path, languages: list[str], seen: set[str]) -> Section:
+def _read_mapping(path: Path, what: str) -> dict:
+    """A YAML file that must hold a mapping, with its values of the expected kinds."""
     import yaml
 
     try:
@@ -256,8 +257,12 @@ def load_section(path: Path, languages: list[str], seen: set[str]) -> Section:
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise FormDefinitionError(f"cannot be read: {exc}", path=str(path)) from exc
     if not isinstance(raw, dict):
-        raise FormDefinitionError("a section file holds a mapping", path=str(path))
-    raw = _checked_types(raw, path=str(path))
+        raise FormDefinitionError(f"a {what} file holds a mapping", path=str(path))
+    return _checked_types(raw, path=str(path))
+
+
+def load_section(path: Path, languages: list[str], seen: set[str]) -> Section:
+    raw = _read_mapping(path, "section")
     record = raw.get("record")
     if record not in TARGET_FIELDS:
         raise FormDefinitionError(f"record must be one of {', '.join(TARGET_FIELDS)}",
@@ -273,16 +278,8 @@ def load_section(path: Path, languages: list[str], seen: set[str]) -> Section:
 
 def load_form(path: str | Path) -> EnumerationForm:
     """Read a form (its settings file and the section files it lists) and check it."""
-    import yaml
-
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise FormDefinitionError(f"cannot be read: {exc}", path=str(path)) from exc
-    if not isinstance(raw, dict):
-        raise FormDefinitionError("a form file holds a mapping", path=str(path))
-    raw = _checked_types(raw, path=str(path))
+    raw = _read_mapping(path, "form")
     languages = list(raw.get("languages") or ["en", "fr"])
     seen: set[str] = set()
     sections = []
