@@ -246,7 +246,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
         raise MappingError(f"expected keys and values, found {data!r}", where=where)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(str(k) for k in set(data) - set(fields))  # YAML keys may be numbers
     if unknown:
         raise MappingError(f"unknown key(s) {', '.join(unknown)} (known: "
                            f"{', '.join(sorted(fields))})", where=where)

@@ -262,6 +262,12 @@ def test_mapping_from_random_yaml_refuses_clearly(text):
     check_mapping(text)
 
 
+def test_a_mapping_with_number_and_text_keys_is_refused_clearly():
+    """Found by the fuzz run: sorting the unknown keys compared 1 with "a"."""
+    with pytest.raises(MappingError, match="unknown key"):
+        FieldMapping.from_yaml("format: 1\n1: x\nzz: y\n")
+
+
 MAPPINGS = {"samples": yaml.safe_load(MAPPING_YAML),
             "shipped": yaml.safe_load(SHIPPED_MAPPING.read_text(encoding="utf-8"))}
 mapping_keys = st.sampled_from(
