@@ -13,7 +13,7 @@ import contextlib
 import re
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from .errors import MissingReferenceError, ShareExceededError, ValidationError
+from .errors import ClaimLockedError, MissingReferenceError, ShareExceededError, ValidationError
 
 Row = Mapping[str, Any]
 
@@ -27,6 +27,14 @@ RULE_MESSAGES = {
                          "parcel or structure.",
     "share_exceeded": "The tenure shares on this parcel or structure would add up to "
                       "more than 1.",
+    "register_append_only": "This register is append-only: its entries cannot be changed "
+                            "or deleted.",
+    "claim_locked": "This claim is in adjudication: send it back to enumeration before "
+                    "changing or deleting it.",
+    "certificate_frozen": "An issued certificate cannot be deleted, and what it certifies "
+                          "cannot be changed; revoke or supersede it instead.",
+    "key_kept": "An office signing key cannot be deleted or changed, only retired, so that "
+                "the certificates it signed can still be checked.",
 }
 
 
@@ -43,6 +51,10 @@ def rule_error(text: str) -> Exception | None:
         return MissingReferenceError(f"{detail} ({field})", table="social_tenure", field=field)
     if code == "append_only":
         return ValidationError(detail, table="audit_log")
+    if code in ("register_append_only", "certificate_frozen", "key_kept"):
+        return ValidationError(detail, table=field)
+    if code == "claim_locked":
+        return ClaimLockedError(detail, table="social_tenure", field=field)
     return ValidationError(detail)
 
 
@@ -145,6 +157,10 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def create_schema_rules(self) -> None:
         """Database-side rules (share sums, references) that hold for every client."""
+
+    @abc.abstractmethod
+    def create_register_rules(self) -> None:
+        """Rules of the adjudication and certificate registers (schema 5)."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -144,3 +144,22 @@ class MappingError(StdmError):
     def __init__(self, message: str, *, where: str | None = None) -> None:
         super().__init__(f"{where}: {message}" if where else message)
         self.where = where
+
+
+class ClaimLockedError(ValidationError):
+    """A claim past enumeration was edited or deleted without being sent back first."""
+
+
+class PermissionDeniedError(StdmError):
+    """The person working does not have the role this action needs."""
+
+    def __init__(self, message: str, *, action: str, role: str | None,
+                 needed: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.action = action
+        self.role = role
+        self.needed = needed
+
+
+class AdjudicationError(ValidationError):
+    """A claim cannot move to the state asked for (wrong state, open objection...)."""

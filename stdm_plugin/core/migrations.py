@@ -31,7 +31,14 @@ VERSIONED_TABLES: dict[str, tuple[str, ...]] = {
     "supporting_document": (),
     "lookup": (),
     "lookup_label": (),
+    "app_user": (),
+    "public_display": (),
+    "objection": (),
+    "certificate": (),
 }
+#: the versioned tables schema 1 made (the ones schema 3 gave a row version)
+V1_TABLES = ("settlement", "party", "spatial_unit", "social_tenure", "supporting_document",
+             "lookup", "lookup_label")
 
 
 def _v1_core_tables(db: Backend, srid: int) -> None:
@@ -159,7 +166,7 @@ def _v2_history_and_rules(db: Backend, srid: int) -> None:
 
 def _v3_row_versions(db: Backend, srid: int) -> None:
     """A row version on every record, for optimistic locking between users."""
-    for table in VERSIONED_TABLES:
+    for table in V1_TABLES:
         db.execute(f"ALTER TABLE {table} ADD COLUMN row_version INTEGER NOT NULL DEFAULT 1")
     refresh_audit_triggers(db)
 
@@ -196,6 +203,139 @@ def _v4_submissions(db: Backend, srid: int) -> None:
     refresh_audit_triggers(db)
 
 
+def _v5_adjudication_and_certificates(db: Backend, srid: int) -> None:
+    """Users and roles, adjudication of claims, objections, and the certificate register.
+
+    The state of each claim lives on the claim; every change of state is
+    also written to ``adjudication_event``, and every act on a certificate
+    to ``certificate_event``: both are append-only. Certificates are never
+    deleted and what they certify is frozen (database rules).
+    """
+    RECORD_COLUMNS = record_columns(db)  # noqa: N806 - reads as the SQL it is
+    UUID_SQL = f"({db.uuid_sql})"  # noqa: N806
+    roles = ", ".join(f"'{r}'" for r in ROLES)
+    db.execute(f"""
+        CREATE TABLE app_user (
+            id TEXT PRIMARY KEY DEFAULT {UUID_SQL},
+            login TEXT NOT NULL UNIQUE,
+            full_name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ({roles})),
+            password_hash TEXT,
+            {RECORD_COLUMNS},
+            row_version INTEGER NOT NULL DEFAULT 1)""")
+    db.execute(f"""
+        CREATE TABLE public_display (
+            id TEXT PRIMARY KEY DEFAULT {UUID_SQL},
+            settlement_id TEXT NOT NULL REFERENCES settlement (id),
+            block TEXT,
+            starts_on TEXT NOT NULL,
+            ends_on TEXT NOT NULL,
+            place TEXT,
+            {RECORD_COLUMNS},
+            row_version INTEGER NOT NULL DEFAULT 1,
+            CHECK (ends_on >= starts_on))""")
+    db.execute("ALTER TABLE spatial_unit ADD COLUMN block TEXT")
+    states = ", ".join(f"'{s}'" for s in CLAIM_STATES)
+    db.execute("ALTER TABLE social_tenure ADD COLUMN adjudication_state TEXT NOT NULL "
+               f"DEFAULT 'enumerated' CHECK (adjudication_state IN ({states}))")
+    db.execute("ALTER TABLE social_tenure ADD COLUMN public_display_id TEXT "
+               "REFERENCES public_display (id)")
+    db.execute("CREATE INDEX social_tenure_state_idx ON social_tenure (adjudication_state)")
+    db.execute(f"""
+        CREATE TABLE adjudication_event (
+            id {db.serial_pk},
+            social_tenure_id TEXT NOT NULL REFERENCES social_tenure (id),
+            from_state TEXT,
+            to_state TEXT NOT NULL,
+            changed_at TEXT NOT NULL DEFAULT ({db.now_sql}),
+            changed_by TEXT NOT NULL,
+            role TEXT NOT NULL,
+            note TEXT)""")
+    db.execute("CREATE INDEX adjudication_event_claim_idx "
+               "ON adjudication_event (social_tenure_id)")
+    db.execute(f"""
+        CREATE TABLE objection (
+            id TEXT PRIMARY KEY DEFAULT {UUID_SQL},
+            social_tenure_id TEXT NOT NULL REFERENCES social_tenure (id),
+            objector_name TEXT NOT NULL,
+            objector_contact TEXT,
+            grounds TEXT NOT NULL,
+            raised_on TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open'
+                CHECK (status IN ('open', 'upheld', 'dismissed', 'withdrawn')),
+            resolution TEXT,
+            resolved_at TEXT,
+            resolved_by TEXT,
+            {RECORD_COLUMNS},
+            row_version INTEGER NOT NULL DEFAULT 1)""")
+    db.execute("CREATE INDEX objection_claim_idx ON objection (social_tenure_id)")
+    db.execute(f"""
+        CREATE TABLE office_key (
+            id TEXT PRIMARY KEY,
+            office_name TEXT NOT NULL,
+            algorithm TEXT NOT NULL DEFAULT 'ed25519',
+            public_key TEXT NOT NULL,
+            private_key TEXT NOT NULL,
+            created_at TEXT NOT NULL DEFAULT ({db.now_sql}),
+            created_by TEXT NOT NULL,
+            retired_at TEXT)""")
+    db.execute(f"""
+        CREATE TABLE certificate (
+            id TEXT PRIMARY KEY DEFAULT {UUID_SQL},
+            series TEXT NOT NULL,
+            seq INTEGER NOT NULL CHECK (seq > 0),
+            number TEXT NOT NULL UNIQUE,
+            spatial_unit_id TEXT NOT NULL REFERENCES spatial_unit (id),
+            snapshot TEXT NOT NULL,
+            snapshot_sha256 TEXT NOT NULL,
+            key_id TEXT NOT NULL REFERENCES office_key (id),
+            signature TEXT NOT NULL,
+            language TEXT NOT NULL,
+            template TEXT,
+            pdf_file TEXT,
+            pdf_sha256 TEXT,
+            issued_at TEXT NOT NULL,
+            issued_by TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'valid'
+                CHECK (status IN ('valid', 'revoked', 'superseded')),
+            print_count INTEGER NOT NULL DEFAULT 1,
+            revoked_reason TEXT,
+            superseded_by TEXT REFERENCES certificate (id),
+            {RECORD_COLUMNS},
+            row_version INTEGER NOT NULL DEFAULT 1,
+            UNIQUE (series, seq))""")
+    db.execute("CREATE INDEX certificate_unit_idx ON certificate (spatial_unit_id)")
+    db.execute(f"""
+        CREATE TABLE certificate_event (
+            id {db.serial_pk},
+            certificate_id TEXT NOT NULL REFERENCES certificate (id),
+            event TEXT NOT NULL
+                CHECK (event IN ('issued', 'reprinted', 'revoked', 'superseded')),
+            happened_at TEXT NOT NULL DEFAULT ({db.now_sql}),
+            happened_by TEXT NOT NULL,
+            reason TEXT,
+            pdf_sha256 TEXT,
+            other_certificate_id TEXT REFERENCES certificate (id))""")
+    db.execute("CREATE INDEX certificate_event_cert_idx ON certificate_event (certificate_id)")
+    refresh_audit_triggers(db)
+    db.create_register_rules()
+
+
+#: roles of the people working in a store, from least to most trusted
+ROLES = ("enumerator", "supervisor", "land_officer", "administrator")
+#: the adjudication states of a tenure claim, in order
+CLAIM_STATES = ("enumerated", "verified", "public_display", "approved", "issued")
+#: claim fields that cannot change once a claim is past enumeration
+CLAIM_LOCKED_COLUMNS = ("party_id", "spatial_unit_id", "tenure_type", "share_numerator",
+                        "share_denominator", "end_lifespan_version")
+#: certificate fields frozen at issue
+CERTIFICATE_FROZEN_COLUMNS = ("series", "seq", "number", "spatial_unit_id", "snapshot",
+                              "snapshot_sha256", "key_id", "signature", "issued_at",
+                              "issued_by", "language")
+#: tables that only ever grow
+APPEND_ONLY_TABLES = ("adjudication_event", "certificate_event")
+
+
 #: the record tables that remember which submission brought a record
 SUBMISSION_TABLES = ("party", "spatial_unit", "social_tenure", "supporting_document")
 #: columns left out of the audit values: document bytes are covered by their sha256
@@ -205,6 +345,8 @@ AUDIT_SKIPPED_COLUMNS = ("content",)
 def refresh_audit_triggers(db: Backend) -> None:
     """(Re)create audit triggers from the live columns; call after any column change."""
     for table, geometry_columns in VERSIONED_TABLES.items():
+        if not db.table_exists(table):  # made by a later step than the one running
+            continue
         columns = [c for c in db.columns(table) if c not in AUDIT_SKIPPED_COLUMNS]
         db.create_audit_triggers(table, columns, geometry_columns)
 
@@ -215,6 +357,7 @@ MIGRATIONS: dict[int, Migration] = {
     2: _v2_history_and_rules,
     3: _v3_row_versions,
     4: _v4_submissions,
+    5: _v5_adjudication_and_certificates,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -91,6 +91,8 @@ class SpatialUnit(Record):
     location: Any = None
     submission_id: Optional[str] = None
     answers: Optional[str] = None
+    #: the block (îlot) of the settlement, for public display lists and batches
+    block: Optional[str] = None
     # computed by the store
     seq: Optional[int] = field(default=None, compare=False)
     code: Optional[str] = field(default=None, compare=False)
@@ -109,6 +111,9 @@ class SocialTenure(Record):
     remarks: Optional[str] = None
     submission_id: Optional[str] = None
     answers: Optional[str] = None
+    # moved only by adjudication (core/adjudication.py), never by an edit
+    adjudication_state: str = field(default="enumerated", compare=False)
+    public_display_id: Optional[str] = field(default=None, compare=False)
 
     @property
     def share(self) -> Fraction:

@@ -254,6 +254,51 @@ class PostGISBackend(Backend):
         self.execute("CREATE TRIGGER social_tenure_rules BEFORE INSERT OR UPDATE ON "
                      "social_tenure FOR EACH ROW EXECUTE FUNCTION stdm_social_tenure_rules()")
 
+    def create_register_rules(self) -> None:
+        from .migrations import (
+            APPEND_ONLY_TABLES,
+            CERTIFICATE_FROZEN_COLUMNS,
+            CLAIM_LOCKED_COLUMNS,
+        )
+
+        for table in APPEND_ONLY_TABLES:
+            self.execute(f"""
+                CREATE OR REPLACE FUNCTION stdm_{table}_append_only() RETURNS trigger
+                LANGUAGE plpgsql {self._path} AS $body$
+                BEGIN {_raise("register_append_only", table)} END $body$""")
+            self.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON "
+                         f"{table} FOR EACH ROW EXECUTE FUNCTION stdm_{table}_append_only()")
+        frozen = " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}"
+                             for c in CERTIFICATE_FROZEN_COLUMNS)
+        key_fields = " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}"
+                                 for c in ("id", "public_key", "private_key", "algorithm"))
+        for table, code, changed in (("certificate", "certificate_frozen", frozen),
+                                     ("office_key", "key_kept", key_fields)):
+            self.execute(f"""
+                CREATE OR REPLACE FUNCTION stdm_{table}_kept() RETURNS trigger
+                LANGUAGE plpgsql {self._path} AS $body$
+                BEGIN
+                  IF TG_OP = 'DELETE' OR {changed} THEN {_raise(code, table)} END IF;
+                  RETURN NEW;
+                END $body$""")
+            self.execute(f"CREATE TRIGGER {table}_kept BEFORE UPDATE OR DELETE ON {table} "
+                         f"FOR EACH ROW EXECUTE FUNCTION stdm_{table}_kept()")
+        changed = " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}" for c in CLAIM_LOCKED_COLUMNS)
+        self.execute(f"""
+            CREATE OR REPLACE FUNCTION stdm_claim_locked() RETURNS trigger
+            LANGUAGE plpgsql {self._path} AS $body$
+            BEGIN
+              IF OLD.adjudication_state <> 'enumerated' AND (TG_OP = 'DELETE' OR (
+                   NEW.adjudication_state IS NOT DISTINCT FROM OLD.adjudication_state
+                   AND ({changed}))) THEN
+                {_raise("claim_locked", "adjudication_state")}
+              END IF;
+              IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+              RETURN NEW;
+            END $body$""")
+        self.execute("CREATE TRIGGER social_tenure_claim_locked BEFORE UPDATE OR DELETE ON "
+                     "social_tenure FOR EACH ROW EXECUTE FUNCTION stdm_claim_locked()")
+
     def close(self) -> None:
         if not self._con.closed:
             self._con.close()

@@ -230,6 +230,43 @@ class SpatiaLiteBackend(Backend):
                   WHERE {share_sum} > 1.000000001;
                 END""")
 
+    def create_register_rules(self) -> None:
+        from .migrations import (
+            APPEND_ONLY_TABLES,
+            CERTIFICATE_FROZEN_COLUMNS,
+            CLAIM_LOCKED_COLUMNS,
+        )
+
+        con = self._con
+        for table in APPEND_ONLY_TABLES:
+            for event in ("UPDATE", "DELETE"):
+                con.execute(f"""
+                    CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table}
+                    BEGIN SELECT {_raise("register_append_only", table)}; END""")
+        for table, code in (("certificate", "certificate_frozen"), ("office_key", "key_kept")):
+            con.execute(f"""
+                CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+                BEGIN SELECT {_raise(code, table)}; END""")
+        frozen = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in CERTIFICATE_FROZEN_COLUMNS)
+        con.execute(f"""
+            CREATE TRIGGER certificate_frozen BEFORE UPDATE ON certificate WHEN {frozen}
+            BEGIN SELECT {_raise("certificate_frozen", "certificate")}; END""")
+        key_fields = " OR ".join(f"NEW.{c} IS NOT OLD.{c}"
+                                 for c in ("id", "public_key", "private_key", "algorithm"))
+        con.execute(f"""
+            CREATE TRIGGER office_key_kept BEFORE UPDATE ON office_key WHEN {key_fields}
+            BEGIN SELECT {_raise("key_kept", "office_key")}; END""")
+        changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in CLAIM_LOCKED_COLUMNS)
+        con.execute(f"""
+            CREATE TRIGGER social_tenure_claim_locked BEFORE UPDATE ON social_tenure
+            WHEN OLD.adjudication_state <> 'enumerated'
+             AND NEW.adjudication_state IS OLD.adjudication_state AND ({changed})
+            BEGIN SELECT {_raise("claim_locked", "adjudication_state")}; END""")
+        con.execute(f"""
+            CREATE TRIGGER social_tenure_claim_locked_delete BEFORE DELETE ON social_tenure
+            WHEN OLD.adjudication_state <> 'enumerated'
+            BEGIN SELECT {_raise("claim_locked", "adjudication_state")}; END""")
+
     def backup_to(self, target_path: str) -> None:
         """Online copy of the whole database (consistent even while in use)."""
         target = sqlite3.connect(target_path)

@@ -13,6 +13,12 @@ from .records import RecordRepository, json_list, require
 class TenureRepository(RecordRepository):
     table = "social_tenure"
     record_class = SocialTenure
+    computed_columns = ("adjudication_state", "public_display_id")
+
+    def _stamp_new(self, record: SocialTenure, now: str) -> None:  # type: ignore[override]
+        super()._stamp_new(record, now)
+        record.adjudication_state = "enumerated"  # a new claim starts adjudication
+        record.public_display_id = None
 
     def validate(self, record: SocialTenure) -> None:
         table, rid = self.table, record.id

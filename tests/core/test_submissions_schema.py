@@ -37,10 +37,9 @@ def v3_store(backend_name, tmp_path, request):
     return opener
 
 
-def test_a_v3_store_upgrades_to_v4(v3_store):
-    assert SCHEMA_VERSION == 4
+def test_a_v3_store_upgrades_through_v4(v3_store):
     with v3_store() as store:
-        assert store.schema_version == 4
+        assert store.schema_version == SCHEMA_VERSION >= 4
         assert store.db.table_exists("submission")
         for table in ("party", "spatial_unit", "social_tenure", "supporting_document"):
             assert {"submission_id", "answers"} <= set(store.db.columns(table))
@@ -53,7 +52,7 @@ def test_a_v3_store_upgrades_to_v4(v3_store):
         assert json.loads(store.parties.get("h-1").answers) == {"Site": "Azito"}
         applied = [r["version"] for r in store.db.query(
             "SELECT version FROM stdm_schema_history ORDER BY version")]
-        assert applied == [1, 2, 3, 4]
+        assert applied == list(range(1, SCHEMA_VERSION + 1))
 
 
 @pytest.mark.parametrize("party", [
