@@ -55,6 +55,8 @@ class SettlementStore:
         self.db = backend
         self.actor = actor
         self.path = path
+        #: the person signed in (core/users.py), or None
+        self.user = None
         info = {r["key"]: r["value"] for r in backend.query(f"SELECT key, value FROM {INFO_TABLE}")}
         self.store_id: str = info["store_id"]
         self.srid: int = int(info["srid"])
@@ -221,6 +223,18 @@ class SettlementStore:
     @property
     def documents(self):
         return self._repos.documents
+
+    @property
+    def users(self):
+        return self._repos.users
+
+    @property
+    def public_displays(self):
+        return self._repos.public_displays
+
+    @property
+    def objections(self):
+        return self._repos.objections
 
     @property
     def lookups(self):
