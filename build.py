@@ -52,6 +52,9 @@ APT_PACKAGES = (
     "python3-psycopg2",
     "python3-openpyxl",
     "python3-yaml",
+    "python3-cryptography",  # Ed25519 signatures of certificates
+    "poppler-utils",  # tests and the demo read certificate PDFs back (pdftotext, pdftoppm)
+    "zbar-tools",  # tests decode the QR codes printed on certificates
 )
 LINT_PATHS = ("stdm_plugin", "tests", "scripts", "benchmarks", "build.py")
 # Repo-root files and folders that QGIS expects inside the plugin folder.

@@ -300,7 +300,7 @@ def _v5_adjudication_and_certificates(db: Backend, srid: int) -> None:
                 CHECK (status IN ('valid', 'revoked', 'superseded')),
             print_count INTEGER NOT NULL DEFAULT 1,
             revoked_reason TEXT,
-            superseded_by TEXT REFERENCES certificate (id),
+            superseded_by TEXT REFERENCES certificate (id) DEFERRABLE INITIALLY DEFERRED,
             {RECORD_COLUMNS},
             row_version INTEGER NOT NULL DEFAULT 1,
             UNIQUE (series, seq))""")
@@ -315,7 +315,8 @@ def _v5_adjudication_and_certificates(db: Backend, srid: int) -> None:
             happened_by TEXT NOT NULL,
             reason TEXT,
             pdf_sha256 TEXT,
-            other_certificate_id TEXT REFERENCES certificate (id))""")
+            other_certificate_id TEXT REFERENCES certificate (id)
+                DEFERRABLE INITIALLY DEFERRED)""")
     db.execute("CREATE INDEX certificate_event_cert_idx ON certificate_event (certificate_id)")
     refresh_audit_triggers(db)
     db.create_register_rules()

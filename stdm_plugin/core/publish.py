@@ -11,9 +11,13 @@ from .migrations import VERSIONED_TABLES
 from .store import INFO_TABLE, SettlementStore
 
 # parents before children, so references resolve as rows arrive
-RECORD_TABLES = ("settlement", "party", "spatial_unit", "social_tenure", "supporting_document")
+RECORD_TABLES = ("settlement", "party", "spatial_unit", "public_display", "social_tenure",
+                 "supporting_document", "objection", "certificate")
 #: registers that records refer to, copied first, with the order to read them in
-REGISTER_TABLES = {"submission": "imported_at, id"}
+REGISTER_TABLES = {"submission": "imported_at, id", "app_user": "created_at, id",
+                   "office_key": "created_at, id"}
+#: append-only logs with numbered rows: copied in order, numbered again by the target
+LOG_TABLES = ("adjudication_event", "certificate_event")
 CODE_LIST_KEYS = {"lookup": ("category", "code"), "lookup_label": ("category", "code", "lang")}
 BATCH = 1000
 Progress = Callable[[str, int], None]
@@ -36,6 +40,8 @@ def copy_store(source: SettlementStore, target: SettlementStore,
             copied[table] = _copy_table(source, target, table, progress, order)
         for table in RECORD_TABLES:
             copied[table] = _copy_table(source, target, table, progress)
+        for table in LOG_TABLES:
+            copied[table] = _copy_table(source, target, table, progress, "id", skip=("id",))
         _check_counts(source, target)
         target.db.execute(f"INSERT INTO {INFO_TABLE} (key, value) VALUES ('copied_from', ?)",
                           (source.store_id,))
@@ -49,14 +55,15 @@ def _check_target(source: SettlementStore, target: SettlementStore) -> None:
     if source.schema_version != target.schema_version:
         raise StoreError("Both stores must be at the same schema version; open the older "
                          "one with this plugin first to upgrade it.")
-    for table in (*REGISTER_TABLES, *RECORD_TABLES):
+    for table in (*REGISTER_TABLES, *RECORD_TABLES, *LOG_TABLES):
         if target.db.scalar(f"SELECT count(*) FROM {table}"):
             raise StoreError(f"The target store already holds records ({table}); copy into "
                              "a new, empty store.")
 
 
-def _columns(source: SettlementStore, target: SettlementStore, table: str) -> list[str]:
-    wanted = set(target.db.columns(table))
+def _columns(source: SettlementStore, target: SettlementStore, table: str,
+             skip: tuple[str, ...] = ()) -> list[str]:
+    wanted = set(target.db.columns(table)) - set(skip)
     return [c for c in source.db.columns(table) if c in wanted]
 
 
@@ -76,9 +83,10 @@ def _rows(store: SettlementStore, table: str, columns: list[str],
 
 
 def _copy_table(source: SettlementStore, target: SettlementStore, table: str,
-                progress: Progress | None, order: str = "created_at, id") -> int:
+                progress: Progress | None, order: str = "created_at, id",
+                skip: tuple[str, ...] = ()) -> int:
     geometry = VERSIONED_TABLES.get(table, ())
-    columns = _columns(source, target, table)
+    columns = _columns(source, target, table, skip)
     values = ", ".join(target.db.geometry_param(target.srid, multi=(c == "boundary"))
                        if c in geometry else "?" for c in columns)
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
@@ -126,7 +134,7 @@ def _copy_audit(source: SettlementStore, target: SettlementStore) -> int:
 
 
 def _check_counts(source: SettlementStore, target: SettlementStore) -> None:
-    for table in (*REGISTER_TABLES, *RECORD_TABLES, *CODE_LIST_KEYS):
+    for table in (*REGISTER_TABLES, *RECORD_TABLES, *LOG_TABLES, *CODE_LIST_KEYS):
         mine = source.db.scalar(f"SELECT count(*) FROM {table}")
         theirs = target.db.scalar(f"SELECT count(*) FROM {table}")
         if table in CODE_LIST_KEYS and theirs >= mine:
