@@ -48,6 +48,7 @@ def load_demo_settlement(store: SettlementStore, data_dir: str | pathlib.Path,
                 id=ids[ref], kind="parcel", settlement_id=settlement.id,
                 land_use=feature["properties"]["land_use"],
                 address=f"Bloc {feature['properties']['block']}",
+                block=feature["properties"]["block"],
                 boundary=shape(feature["geometry"])))
         for feature in structures:
             ref = feature["properties"]["ref"]
