@@ -161,6 +161,23 @@ def sign_in(store: "SettlementStore", login: str, password: str | None = None) -
     return user
 
 
+def resume_session(store: "SettlementStore", login: str) -> User:
+    """Make ``login``, who signed in earlier with a password, the person working in a
+    newly opened connection to the same store.
+
+    The user is read again, so that a role changed or an account deactivated
+    since the sign-in takes effect at once; a user who is gone is refused.
+    """
+    user = store.users.by_login(login)
+    if user is None:
+        raise PermissionDeniedError(
+            f"{login!r} is no longer a user of this store; sign in again.",
+            action="sign_in", role=None, needed=())
+    store.user = user
+    store.actor = user.login
+    return user
+
+
 def sign_out(store: "SettlementStore") -> None:
     store.user = None
 
