@@ -10,6 +10,7 @@ from qgis.PyQt.QtWidgets import QAction, QFileDialog, QMenu
 from .core import Settlement, SettlementStore, StdmError
 from .core.lookups import LANGUAGES
 from .core.store import default_actor
+from .gui.adjudication_actions import AdjudicationActions
 from .gui.store_safety import StoreSafetyActions
 from .qgis.i18n import tr
 from .qgis.project import StoreLayerError, add_store_to_project
@@ -24,7 +25,7 @@ def user_language() -> str:
     return locale if locale in LANGUAGES else "en"
 
 
-class StdmPlugin(StoreSafetyActions):
+class StdmPlugin(StoreSafetyActions, AdjudicationActions):
     def __init__(self, iface) -> None:
         self.iface = iface
         self.menu: QMenu | None = None
@@ -33,6 +34,8 @@ class StdmPlugin(StoreSafetyActions):
         self.wizard = None  # the open "Enumerate household" wizard, one at a time
         self.import_task = None  # the running import, one at a time (one store writer)
         self.report_dialog = None  # the report of the last import
+        self.signed_in: dict = {}  # store key -> who is signed in to it, this QGIS session
+        self.adjudication_dialog = None  # the open "Adjudicate claims" window, one at a time
 
     # --- QGIS hooks ----------------------------------------------------------
     def initGui(self) -> None:
@@ -72,6 +75,7 @@ class StdmPlugin(StoreSafetyActions):
             (tr("Restore store from backup…"), self.restore_from_backup,
              tr("Check a backup zip and restore it as a new store file, shown in this "
                 "project"), False),
+            *self.adjudication_menu_entries(),
         ):
             action = QAction(icon, text, self.iface.mainWindow())
             action.setStatusTip(tip)
