@@ -143,6 +143,10 @@ class AdjudicationActions:
         source = self._shown_source()
         if source is not None and self.signed_in.pop(store_key(source), None):
             self._success(tr("Signed out of {0}.").format(source.label))
+            dialog = self.adjudication_dialog  # an open window on the same store follows
+            if dialog is not None and dialog.property("stdm_store_key") == store_key(source):
+                sign_out(dialog.store)
+                dialog.refresh()
         self.show_who_is_signed_in()
 
     def open_signed_in_store(self, action: Optional[str] = None):
@@ -167,8 +171,10 @@ class AdjudicationActions:
                 self._remember_again(store, source)
             except PermissionDeniedError as error:
                 self._warning(str(error))
-        if action is not None and store.user is None:
-            self._ask_who_is_working(store, source)
+        if action is not None and store.user is None \
+                and self._ask_who_is_working(store, source) is None:
+            store.close()  # nobody signed in: the sign-in was cancelled or refused
+            return None
         try:
             if action is not None:
                 require_permission(store, action)

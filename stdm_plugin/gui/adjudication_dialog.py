@@ -21,6 +21,7 @@ from qgis.PyQt.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFileDialog,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -32,9 +33,9 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..core import adjudication as adj
-from ..core.errors import StdmError
+from ..core.errors import PermissionDeniedError, StdmError
 from ..core.migrations import CLAIM_STATES
-from ..core.users import PERMISSIONS, allowed, resume_session
+from ..core.users import PERMISSIONS, allowed, resume_session, sign_out
 from ..qgis.display_list import share_text, write_display_list
 from ..qgis.i18n import tr
 from . import adjudication_forms as forms
@@ -42,8 +43,11 @@ from .adjudication_forms import outcome_label, state_label
 from .sign_in_dialog import PROBLEM_STYLE, role_label, user_label
 
 DONE_STYLE = "color: #2b6e2b;"
-COLUMNS = ("Parcel", "Block", "Holder", "Tenure", "Share", "State", "Open objections",
-           "Display period")
+
+
+def column_titles() -> list[str]:
+    return [tr("Parcel"), tr("Block"), tr("Holder"), tr("Tenure"), tr("Share"), tr("State"),
+            tr("Objections"), tr("Display period")]
 
 
 def claims_text(count: int) -> str:
@@ -105,19 +109,21 @@ class AdjudicationDialog(QDialog):
         self.who = QLabel()
         layout.addWidget(self.who)
         layout.addLayout(self._filters())
-        body = QHBoxLayout()
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels([tr(c) for c in COLUMNS])
+        titles = column_titles()
+        self.table = QTableWidget(0, len(titles))
+        self.table.setHorizontalHeaderLabels(titles)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.Stretch)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeToContents)  # names are never cut
+        header.setMaximumSectionSize(220)  # a long tenure label is elided, with a tip
+        header.setStretchLastSection(True)
+        self.table.horizontalHeaderItem(6).setToolTip(tr("Open objections"))
         self.table.itemSelectionChanged.connect(self._update_buttons)
-        body.addWidget(self.table, 1)
-        body.addLayout(self._buttons())
-        layout.addLayout(body, 1)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(self._buttons())
         self.status = QLabel()
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
@@ -125,7 +131,7 @@ class AdjudicationDialog(QDialog):
         close.rejected.connect(self.reject)
         layout.addWidget(close)
         self.refresh()
-        self.resize(1100, 620)
+        self.resize(1120, 640)
 
     def _filters(self) -> QHBoxLayout:
         line = QHBoxLayout()
@@ -151,29 +157,25 @@ class AdjudicationDialog(QDialog):
         line.addWidget(self.count)
         return line
 
-    def _buttons(self) -> QVBoxLayout:
-        column = QVBoxLayout()
+    def _buttons(self) -> QGridLayout:
+        """Two rows: the moves of a claim, then objections, history and the printed list."""
+        grid = QGridLayout()
         self.buttons: dict[str, QPushButton] = {}
-        for key, text, slot in (
+        for number, (key, text, slot) in enumerate((
                 ("verify", tr("Verify"), self.verify_selected),
                 ("open_public_display", tr("Open public display…"), self._display_clicked),
                 ("approve", tr("Approve"), self._approve_clicked),
                 ("return_claim", tr("Return to enumeration…"), self._return_clicked),
-                (None, None, None),
                 ("record_objection", tr("Record objection…"), self._objection_clicked),
                 ("resolve_objection", tr("Resolve objection…"), self._resolve_clicked),
-                (None, None, None),
                 ("history", tr("History…"), self.show_history),
-                ("print", tr("Print display list…"), self._print_clicked)):
-            if key is None:
-                column.addSpacing(12)
-                continue
+                ("print", tr("Print display list…"), self._print_clicked))):
             button = QPushButton(text)
             button.clicked.connect(lambda _checked=False, slot=slot: slot())
-            column.addWidget(button)
+            grid.addWidget(button, number // 4, number % 4)
             self.buttons[key] = button
-        column.addStretch(1)
-        return column
+        grid.setColumnStretch(4, 1)
+        return grid
 
     # --- reading ----------------------------------------------------------------------
     def refresh(self) -> None:
@@ -208,6 +210,8 @@ class AdjudicationDialog(QDialog):
             for column, value in enumerate(values):
                 item = QTableWidgetItem(value)
                 item.setData(Qt.UserRole, row.claim_id)
+                if column in (2, 3):
+                    item.setToolTip(value)
                 if column in (4, 6):
                     item.setTextAlignment(int(Qt.AlignRight | Qt.AlignVCenter))
                 self.table.setItem(number, column, item)
@@ -268,8 +272,7 @@ class AdjudicationDialog(QDialog):
     def _act(self, work: Callable, said: Callable[[object], str]):
         """Run one step through the core; its refusal is shown, and None returned."""
         try:
-            if self.store.user is not None:
-                resume_session(self.store, self.store.user.login)
+            self._resume()
             result = work()
         except StdmError as error:
             self.refresh()
@@ -281,6 +284,16 @@ class AdjudicationDialog(QDialog):
         self._show(message, ok=True)
         self.report(message, True)
         return result
+
+    def _resume(self) -> None:
+        """Read the person working again; one deactivated meanwhile is signed out."""
+        if self.store.user is None:
+            return
+        try:
+            resume_session(self.store, self.store.user.login)
+        except PermissionDeniedError:
+            sign_out(self.store)
+            raise
 
     def verify_selected(self, note: Optional[str] = None) -> Optional[int]:
         ids = self.selected_claim_ids()

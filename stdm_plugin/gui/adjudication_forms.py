@@ -104,7 +104,7 @@ def ask_public_display(parent, settlements: list[tuple[str, str]],
     block.lineEdit().setPlaceholderText(tr("every block"))
     today = dt.date.today()
     starts, ends = date_edit(today), date_edit(today + dt.timedelta(days=30))
-    place.setPlaceholderText(tr("e.g. the chief's yard, the community centre"))
+    place.setPlaceholderText(tr("e.g. the chief's yard"))
     if not ask(parent, tr("Open a public display"),
                tr("Every verified claim of the settlement, or of one block, is listed for "
                   "objections until the last day; it can be approved the day after."),
@@ -191,5 +191,5 @@ def history_dialog(parent, title: str, events: list[dict]) -> QDialog:
     buttons = QDialogButtonBox(QDialogButtonBox.Close)
     buttons.rejected.connect(dialog.reject)
     layout.addWidget(buttons)
-    dialog.resize(760, 300)
+    dialog.resize(920, 300)
     return dialog

@@ -59,6 +59,7 @@ class UsersDialog(QDialog):
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         layout.addWidget(self.table)
@@ -73,11 +74,11 @@ class UsersDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
         self.refresh()
-        self.resize(760, 460)
+        self.resize(760, 520)
 
     # --- the two parts ------------------------------------------------------------
     def _selected_box(self) -> QGroupBox:
-        box = QGroupBox(tr("Selected user"))
+        box = self.selected_box = QGroupBox(tr("Selected user"))
         form = QFormLayout(box)
         self.role = role_box()
         self.change_role_button = QPushButton(tr("Change role"))
@@ -137,7 +138,6 @@ class UsersDialog(QDialog):
                 self.table.setItem(row, column, item)
             if user.login == select:
                 self.table.selectRow(row)
-        self.table.resizeColumnToContents(0)
         self._selection_changed()
 
     def selected_login(self) -> Optional[str]:
@@ -156,10 +156,11 @@ class UsersDialog(QDialog):
         for button in (self.change_role_button, self.deactivate_button):
             button.setEnabled(login is not None)
         self.set_password_button.setEnabled(login is not None and bool(self.password.text()))
-        if login is not None:
-            user = self.store.users.by_login(login)
-            if user is not None:
-                self.role.setCurrentIndex(self.role.findData(user.role))
+        user = self.store.users.by_login(login) if login is not None else None
+        self.selected_box.setTitle(tr("Selected user: {0}").format(user.full_name) if user
+                                   else tr("Selected user: none, pick one in the list"))
+        if user is not None:
+            self.role.setCurrentIndex(self.role.findData(user.role))
 
     # --- changes, each through the core ---------------------------------------------
     def add_user(self) -> bool:

@@ -5,8 +5,7 @@ and no print layout, so the list prints the same under
 QT_QPA_PLATFORM=offscreen as in QGIS. The document is laid out for the
 PDF's own resolution and drawn page by page, so that each page gets its
 footer (settlement, period, "Page 2 of 3") and the table header repeats.
-Also here: how a claim's holder, share and display period read, on screen
-and on paper alike.
+Also here: how a claim's share reads ("1/2"), on screen and on paper alike.
 """
 from __future__ import annotations
 
@@ -80,7 +79,7 @@ def display_list_html(store, display: PublicDisplay, lang: str = "en") -> str:
     return (
         f"<h2>{html.escape(list_title(f'{settlement.name} ({settlement.code})'))}</h2>"
         f"<p><b>{html.escape(' · '.join(facts))}</b></p>"
-        f"<p>{html.escape(notice_text(display))}</p>"
+        f'<p style="margin-bottom: 10px;">{html.escape(notice_text(display))}</p>'
         '<table border="1" cellspacing="0" cellpadding="4" width="100%" '
         'style="border-collapse: collapse; border-color: #888888;">'
         "<thead><tr>" + "".join(f'<th align="left" bgcolor="#e8e8e8">{html.escape(h)}</th>'
