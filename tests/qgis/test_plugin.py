@@ -16,8 +16,9 @@ def test_menu_and_toolbar_actions(plugin, qgis_iface):
                      "Publish settlement store to PostGIS…", "Enumerate household…",
                      "Export form for ODK/KoBo…", "Import submissions…",
                      "Check store consistency…", "Back up store…",
-                     "Restore store from backup…"]
-    assert [a.text() for a in plugin.toolbar.actions()] == [*texts[:2], texts[5]]
+                     "Restore store from backup…", "Sign in…", "Manage users…",
+                     "Adjudicate claims…"]
+    assert [a.text() for a in plugin.toolbar.actions()] == [*texts[:2], texts[5], texts[13]]
 
 
 def test_create_store_shows_its_layers(plugin, qgis_iface, tmp_path):
