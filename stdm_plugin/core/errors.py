@@ -163,3 +163,16 @@ class PermissionDeniedError(StdmError):
 
 class AdjudicationError(ValidationError):
     """A claim cannot move to the state asked for (wrong state, open objection...)."""
+
+
+class CertificateRefusedError(StdmError):
+    """A parcel cannot be certified now; ``reasons`` holds one readable sentence each."""
+
+    def __init__(self, parcel_code: str, reasons: list[str]) -> None:
+        super().__init__(f"No certificate for {parcel_code}: " + " ".join(reasons))
+        self.parcel_code = parcel_code
+        self.reasons = list(reasons)
+
+
+class CertificateStatusError(ValidationError):
+    """A register act that the certificate's status forbids (reprinting a revoked one...)."""

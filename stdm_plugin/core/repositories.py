@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .adjudication import ObjectionRepository, PublicDisplayRepository
+from .certificates import CertificateRepository
 from .documents import DocumentRepository
 from .lookups import LookupRepository
 from .parties import PartyRepository
@@ -21,3 +22,4 @@ class Repositories:
         self.users = UserRepository(store)
         self.public_displays = PublicDisplayRepository(store)
         self.objections = ObjectionRepository(store)
+        self.certificates = CertificateRepository(store)

@@ -241,6 +241,10 @@ class SettlementStore:
         return self._repos.lookups
 
     @property
+    def certificates(self):
+        return self._repos.certificates
+
+    @property
     def documents_dir(self) -> str | None:
         return None if self.path is None else self.path + ".documents"
 
