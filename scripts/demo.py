@@ -16,6 +16,8 @@ from stdm_plugin.core.forms import load_form  # noqa: E402
 from stdm_plugin.core.xlsform import code_lists_from_store, export_xlsform  # noqa: E402
 
 STORE_NAME = "koumassi_demo.sqlite"
+#: the blocks the demo takes through adjudication and certifies (8 parcels each)
+CERTIFIED_BLOCKS = ("B1A", "B1B", "B1C", "B1D", "B1E", "B2A", "B2B", "B2C", "B2D", "B2E")
 
 
 def fresh(path: pathlib.Path) -> None:
@@ -58,6 +60,54 @@ def render_map(project_path: pathlib.Path, png: pathlib.Path) -> None:
         project.clear()
 
 
+def issue_demo_certificates(store_path: pathlib.Path, out: pathlib.Path):
+    """Adjudicate some blocks, then issue their certificates as the land officer would."""
+    import shutil
+    import subprocess
+
+    from stdm_plugin.core.certificate_batch import issue_batch
+    from stdm_plugin.core.demo_adjudication import adjudicate_blocks, sign_in_as
+    from stdm_plugin.qgis.certificate_layout import CertificateRenderer, shipped_template
+    from stdm_plugin.qgis.project import build_layers
+    from stdm_plugin.qgis.sources import source_for
+
+    folder = out / "certificates"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir()
+    with SettlementStore.open(store_path, actor="demo") as store:
+        adjudication = adjudicate_blocks(store, CERTIFIED_BLOCKS)
+        sign_in_as(store, "land_officer")
+        parcels = build_layers(source_for(store))["parcels"]
+        with CertificateRenderer(shipped_template("en"), parcels,
+                                 folder / ".work") as renderer:
+            rendered = {}
+
+            def render(sheet, path):
+                renderer.render(sheet, path)
+                rendered[sheet.number] = sheet
+
+            # every parcel of the adjudicated blocks: the one under objection is refused,
+            # with its reason in the batch report, and the batch goes on
+            parcels_of_blocks = [u.id for u in store.spatial_units.find(
+                "kind = 'parcel'", (), order_by="code") if u.block in CERTIFIED_BLOCKS]
+            report = issue_batch(store, parcels_of_blocks, render, str(folder),
+                                 language="en", template="certificate_en.qpt")
+            sheets = [rendered[c.number] for c in report.issued]
+            if sheets:  # one file to print them all
+                renderer.render_many(sheets, folder / "all-certificates.pdf")
+        del parcels
+        report.to_csv(str(folder / "batch-report.csv"))
+    shutil.rmtree(folder / ".work", ignore_errors=True)
+    page_png = None
+    if report.issued and shutil.which("pdftoppm"):
+        first = pathlib.Path(report.issued[0].pdf_path)
+        subprocess.run(["pdftoppm", "-r", "110", "-png", "-singlefile", str(first),
+                        str(out / "certificate_page1")], check=True)
+        page_png = out / "certificate_page1.png"
+    return adjudication, report, folder, page_png
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(ROOT / "demo-output"),
@@ -83,6 +133,7 @@ def main() -> int:
                                      code_lists=code_lists_from_store(store))
         png = out / "koumassi_demo_map.png"
         render_map(project_path, png)
+        adjudication, report, certificates, page_png = issue_demo_certificates(store_path, out)
     finally:
         app.exitQgis()
     print("Demo settlement built:")
@@ -93,6 +144,17 @@ def main() -> int:
     print(f"  project: {project_path}   (open it in QGIS: qgis {project_path})")
     print(f"  map:     {png}")
     print(f"  form:    {xlsform}   (XLSForm for ODK Collect / KoBoCollect)")
+    print(f"  adjudication: {adjudication.verified} claims in {len(CERTIFIED_BLOCKS)} blocks "
+          f"verified and displayed, {adjudication.approved} approved, "
+          f"{adjudication.objections_open} objection left open")
+    print(f"  certificates: {report.summary()}")
+    print(f"    PDFs:   {certificates}/   (one per certificate, named by number)")
+    print(f"    report: {certificates / 'batch-report.csv'}   (every refused parcel with "
+          "its reason)")
+    if page_png:
+        print(f"    page 1: {page_png}")
+    print("  sign in as: officer / demo-officer (land officer), supervisor / demo-supervisor, "
+          "admin / demo-admin")
     return 0
 
 
