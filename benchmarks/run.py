@@ -150,14 +150,23 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs per variant, interleaved; the median is reported")
     parser.add_argument("--child", choices=sorted(VARIANTS), help=argparse.SUPPRESS)
-    parser.add_argument("--suite", choices=("insert", "import", "all"), default="all",
-                        help="insert (this file), import (import_bench.py), or both")
+    parser.add_argument("--suite", choices=("insert", "import", "certificates", "all"),
+                        default="all", help="insert (this file), import (import_bench.py), "
+                        "certificates (certificate_bench.py), or all three")
+    parser.add_argument("--certificates", type=int, default=500,
+                        help="certificates for the certificates suite")
     parser.add_argument("--submissions", type=int, default=50_000,
                         help="submissions for the import suite")
     args = parser.parse_args()
     if args.child:
         child(args.child, args.parcels)
         return 0
+    if args.suite in ("certificates", "all"):
+        from certificate_bench import bench as certificate_bench
+
+        certificate_bench(args.certificates, args.repeat)
+        if args.suite == "certificates":
+            return 0
     if args.suite in ("import", "all"):
         from import_bench import bench
 
