@@ -1,6 +1,6 @@
 """One write operation for the fault test, run in its own process so it can be SIGKILLed.
 
-Usage: ``python fault_worker.py import|enumerate|copy STORE [ARG]``.
+Usage: ``python fault_worker.py import|enumerate|copy|certify STORE [ARG]``.
 
 The worker prints marker lines to stdout, flushed, so the test knows where
 the kill landed: ``started`` when the store is open and the operation is
@@ -11,6 +11,7 @@ saved enumeration and ``done`` at the end.
 from __future__ import annotations
 
 import csv
+import os
 import pathlib
 import random
 import sys
@@ -148,7 +149,34 @@ def run_copy(source: str, target: str) -> None:
     say("done")
 
 
-OPERATIONS = {"import": run_import, "enumerate": run_enumerations, "copy": run_copy}
+def slow_pdf(sheet, path: str) -> None:
+    """A stand-in for the QGIS layout (core only): a PDF written in synced chunks, so
+    that kills land while a certificate's file is half written, inside its transaction."""
+    with open(path, "wb") as handle:
+        handle.write(b"%PDF-1.4\n% " + sheet.number.encode() + b"\n")
+        for _ in range(6):
+            handle.write(sheet.qr_payload.encode() * 40)
+            handle.flush()
+            os.fsync(handle.fileno())
+        handle.write(b"%%EOF\n")
+
+
+def run_certify(path: str, out: str) -> None:
+    from stdm_plugin.core.certificate_batch import approved_parcels, issue_batch
+    from stdm_plugin.core.demo_adjudication import sign_in_as
+
+    with traced(SettlementStore.open(path, actor="fault-certify")) as store:
+        sign_in_as(store, "land_officer")
+        parcels = approved_parcels(store)
+        say("started")
+        report = issue_batch(store, parcels, slow_pdf, out, language="en")
+        if report.refused or report.failed:
+            raise SystemExit(report.summary())
+    say("done")
+
+
+OPERATIONS = {"import": run_import, "enumerate": run_enumerations, "copy": run_copy,
+              "certify": run_certify}
 
 if __name__ == "__main__":
     OPERATIONS[sys.argv[1]](*sys.argv[2:])

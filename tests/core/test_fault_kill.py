@@ -1,13 +1,14 @@
 """Fault test: a worker process is SIGKILLed at seeded random moments while it writes.
 
 Land records are evidence, so a crash (power cut, QGIS killed) must never
-leave a damaged store or half an operation. Three operations are killed:
+leave a damaged store or half an operation. Four operations are killed:
 an all-or-nothing import of a synthetic ODK export of our own form, a series
-of enumerations saved one household per transaction, and a copy of a store
-into a new store. After every kill the store must open, pass
-``PRAGMA integrity_check`` and the plugin's consistency check, and hold all
-or none of each operation. The figures are printed (run with ``-s``) and
-recorded in TESTING.md.
+of enumerations saved one household per transaction, a copy of a store
+into a new store, and a batch of certificates issued one per transaction
+(with a stand-in for the PDF layout: the worker has no QGIS). After every
+kill the store must open, pass ``PRAGMA integrity_check`` and the plugin's
+consistency check, and hold all or none of each operation. The figures are
+printed (run with ``-s``) and recorded in TESTING.md.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ import pytest
 
 from stdm_plugin.core import Settlement, SettlementStore
 from stdm_plugin.core.consistency import check_store
+from stdm_plugin.core.demo_adjudication import adjudicate_blocks
 from stdm_plugin.core.demo_settlement import load_demo_settlement
 from stdm_plugin.core.errors import NotAStoreError
 from stdm_plugin.core.store import INFO_TABLE
@@ -35,7 +37,8 @@ from stdm_plugin.core.store import INFO_TABLE
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WORKER = pathlib.Path(fault_worker.__file__)
 SEED = int(os.environ.get("STDM_FAULT_SEED", "20261125"))  # another seed: other moments
-KILLS = {"import": 20, "enumerate": 15, "copy": 15}  # 50 in all
+KILLS = {"import": 15, "enumerate": 10, "copy": 10, "certify": 15}  # 50 in all
+CERTIFIED_BLOCKS = ("B1A", "B1B", "B1C", "B1D", "B1E", "B2A")
 SUBMISSIONS = 600  # two write batches of the importer, about 1 s with start-up
 ENUMERATIONS = 40
 COUNTED = ("submission", "settlement", "party", "spatial_unit", "social_tenure",
@@ -143,10 +146,14 @@ def templates(tmp_path_factory) -> dict[str, pathlib.Path]:
         store.settlements.add(Settlement(code="KOU", name="Koumassi"))
     with SettlementStore.create(folder / "demo.sqlite", 32630, actor="fault") as store:
         load_demo_settlement(store, ROOT / "demo" / "data")
+    with SettlementStore.create(folder / "approved.sqlite", 32630, actor="fault") as store:
+        load_demo_settlement(store, ROOT / "demo" / "data")
+        adjudicate_blocks(store, CERTIFIED_BLOCKS, objection=False)
     export = folder / "export"
     export.mkdir()
     fault_worker.write_export(export, SUBMISSIONS, seed=SEED)
-    return {"base": folder / "base.sqlite", "demo": folder / "demo.sqlite", "export": export}
+    return {"base": folder / "base.sqlite", "demo": folder / "demo.sqlite", "export": export,
+            "approved": folder / "approved.sqlite"}
 
 
 def kill_imports(templates, folder: pathlib.Path, rng: random.Random, tally: Tally) -> None:
@@ -253,6 +260,62 @@ def kill_copies(templates, folder: pathlib.Path, rng: random.Random, tally: Tall
             tally.partial.append(f"{label}: {found}")
 
 
+def certificate_problems(store: SettlementStore, out: pathlib.Path,
+                         commits: int) -> tuple[list[str], int]:
+    """Each certificate whole (number, event, claims, file) and the numbering gap-free.
+
+    Returns the problems and how many registered certificates lack their final
+    PDF: a kill between COMMIT and the rename leaves it under its partial
+    name; the register is the record, and a reprint writes the file again.
+    """
+    problems = []
+    certificates = store.db.query("SELECT id, seq, number, spatial_unit_id, pdf_file, "
+                                  "pdf_sha256 FROM certificate ORDER BY seq")
+    seqs = [c["seq"] for c in certificates]
+    if seqs != list(range(1, len(seqs) + 1)):
+        problems.append(f"numbers not gap-free: {seqs}")
+    if not commits <= len(certificates) <= commits + 1:
+        problems.append(f"{len(certificates)} certificates after {commits} commits")
+    events = store.db.scalar("SELECT count(*) FROM certificate_event WHERE event = 'issued'")
+    if events != len(certificates):
+        problems.append(f"{events} issued events for {len(certificates)} certificates")
+    certified = {c["spatial_unit_id"] for c in certificates}
+    states = store.db.query("SELECT spatial_unit_id, adjudication_state FROM social_tenure "
+                            "WHERE end_lifespan_version IS NULL AND adjudication_state IN "
+                            "('approved', 'issued')")
+    problems += [f"claim on {s['spatial_unit_id']} is {s['adjudication_state']}"
+                 for s in states
+                 if (s["adjudication_state"] == "issued") != (s["spatial_unit_id"] in certified)]
+    registered = {f"{c['number']}.pdf" for c in certificates}
+    on_disk = {p.name for p in out.glob("*.pdf") if not p.name.startswith(".")}
+    if on_disk - registered:
+        problems.append(f"PDFs of certificates not in the register: {sorted(on_disk - registered)}")
+    return problems, len(registered - on_disk)
+
+
+def kill_certifications(templates, folder: pathlib.Path, rng: random.Random,
+                        tally: Tally) -> None:
+    reference = fresh_copy(templates["approved"], folder, "certify-ref.sqlite")
+    (folder / "certify-ref").mkdir()
+    window = run_worker(["certify", str(reference), str(folder / "certify-ref")], None).seconds
+    for n in attempts("certify", tally):
+        path = fresh_copy(templates["approved"], folder, f"certify-{n}.sqlite")
+        out = folder / f"certify-{n}"
+        out.mkdir()
+        run = run_worker(["certify", str(path), str(out)], delay(rng, window))
+        label = f"certify kill {n} after {run.seconds * 1000:.0f} ms"
+        tally.kills["certify"] += run.killed
+        tally.mid_transaction["certify"] += run.in_transaction
+        store = opened(path, label, tally)
+        if store is None:
+            continue
+        with store:
+            problems, unrenamed = certificate_problems(store, out, run.lines.count("commit"))
+        tally.states[("certify", "whole" if not problems else "partial")] += 1
+        tally.states[("certify", "PDF left under its partial name")] += unrenamed
+        tally.partial += [f"{label}: {p}" for p in problems]
+
+
 def test_killed_writers_leave_whole_stores(templates, tmp_path):
     rng = random.Random(SEED)
     tally = Tally()
@@ -260,6 +323,7 @@ def test_killed_writers_leave_whole_stores(templates, tmp_path):
     kill_imports(templates, tmp_path, rng, tally)
     kill_enumerations(templates, tmp_path, rng, tally)
     kill_copies(templates, tmp_path, rng, tally)
+    kill_certifications(templates, tmp_path, rng, tally)
     print(f"\nfault test: {sum(tally.kills.values())} kills in "
           f"{time.perf_counter() - started:.1f} s; kills {dict(tally.kills)}; "
           f"mid-transaction {dict(tally.mid_transaction)}; states "
