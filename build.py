@@ -55,6 +55,7 @@ APT_PACKAGES = (
     "python3-cryptography",  # Ed25519 signatures of certificates
     "poppler-utils",  # tests and the demo read certificate PDFs back (pdftotext, pdftoppm)
     "zbar-tools",  # tests decode the QR codes printed on certificates
+    "python3-fiona",  # cadastre exchange; Debian's, built on the same GDAL as QGIS
 )
 LINT_PATHS = ("stdm_plugin", "tests", "scripts", "benchmarks", "build.py")
 # Repo-root files and folders that QGIS expects inside the plugin folder.
