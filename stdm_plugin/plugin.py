@@ -11,6 +11,7 @@ from .core import Settlement, SettlementStore, StdmError
 from .core.lookups import LANGUAGES
 from .core.store import default_actor
 from .gui.adjudication_actions import AdjudicationActions
+from .gui.certificate_actions import CertificateActions
 from .gui.store_safety import StoreSafetyActions
 from .qgis.i18n import tr
 from .qgis.project import StoreLayerError, add_store_to_project
@@ -25,7 +26,7 @@ def user_language() -> str:
     return locale if locale in LANGUAGES else "en"
 
 
-class StdmPlugin(StoreSafetyActions, AdjudicationActions):
+class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions):
     def __init__(self, iface) -> None:
         self.iface = iface
         self.menu: QMenu | None = None
@@ -36,6 +37,8 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions):
         self.report_dialog = None  # the report of the last import
         self.signed_in: dict = {}  # store key -> who is signed in to it, this QGIS session
         self.adjudication_dialog = None  # the open "Adjudicate claims" window, one at a time
+        self.issue_task = None  # the running certificate batch, one at a time
+        self.issue_report_dialog = None  # the report of the last certificate batch
 
     # --- QGIS hooks ----------------------------------------------------------
     def initGui(self) -> None:
@@ -76,6 +79,7 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions):
              tr("Check a backup zip and restore it as a new store file, shown in this "
                 "project"), False),
             *self.adjudication_menu_entries(),
+            *self.certificate_menu_entries(),
         ):
             action = QAction(icon, text, self.iface.mainWindow())
             action.setStatusTip(tip)
@@ -97,6 +101,10 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions):
             self.wizard.close()
         if self.import_task is not None:
             self.import_task.cancel()  # rolls back: the store stays as it was
+        if self.issue_task is not None:
+            self.issue_task.cancel()  # stops between certificates; those issued stay
+        if self.issue_report_dialog is not None:
+            self.issue_report_dialog.close()
         if self.report_dialog is not None:
             self.report_dialog.close()
         for action in self.actions:

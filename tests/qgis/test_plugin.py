@@ -17,7 +17,7 @@ def test_menu_and_toolbar_actions(plugin, qgis_iface):
                      "Export form for ODK/KoBo…", "Import submissions…",
                      "Check store consistency…", "Back up store…",
                      "Restore store from backup…", "Sign in…", "Manage users…",
-                     "Adjudicate claims…"]
+                     "Adjudicate claims…", "Issue certificates…"]
     assert [a.text() for a in plugin.toolbar.actions()] == [*texts[:2], texts[5], texts[13]]
 
 
