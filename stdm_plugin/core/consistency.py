@@ -38,6 +38,8 @@ INVALID_GEOMETRY = "invalid_geometry"
 EMPTY_GEOMETRY = "empty_geometry"
 INTEGRITY = "integrity"
 FOREIGN_KEY = "foreign_key"
+CERTIFICATE_TAMPERED = "certificate_tampered"
+CERTIFICATE_STALE = "certificate_stale"
 #: how each kind reads in a summary, in the order a summary lists them
 KIND_LABELS = {
     ORPHAN: "references to missing or retired records",
@@ -48,6 +50,8 @@ KIND_LABELS = {
     EMPTY_GEOMETRY: "spatial units without geometry",
     INTEGRITY: "database integrity problems",
     FOREIGN_KEY: "broken foreign keys",
+    CERTIFICATE_TAMPERED: "certificates whose register entry no longer matches its hash",
+    CERTIFICATE_STALE: "valid certificates whose parcel or holders have changed since issue",
 }
 CSV_COLUMNS = ("kind", "table", "record_id", "detail")
 #: SQLite stops listing page problems after this many: past it the file is lost anyway
@@ -147,6 +151,8 @@ def check_store(store: "SettlementStore") -> ConsistencyReport:
         report.findings += shares_over_one(store)
         report.findings += document_problems(store)
         report.findings += geometry_problems(store)
+        if store.db.table_exists("certificate"):
+            report.findings += certificate_problems(store)
     except sqlite3.DatabaseError as error:  # a page too damaged to read at all
         report.findings.append(Finding(INTEGRITY, None, None, f"The database cannot be read: "
                                                               f"{error}"))
@@ -260,6 +266,61 @@ def geometry_problems(store: "SettlementStore") -> list[Finding]:
                 findings.append(Finding(INVALID_GEOMETRY, "spatial_unit", row["id"],
                                         f"{name}: {column} is not valid: "
                                         f"{explain_validity(shape)}"))
+    return findings
+
+
+def certificate_problems(store: "SettlementStore") -> list[Finding]:
+    """Register entries changed behind the rules, and valid certificates gone stale.
+
+    A certificate's snapshot must still hash to the SHA-256 it was signed
+    with (else someone edited the register past its triggers). A valid
+    certificate must still describe its parcel: the same boundary and the
+    same current holders with the same shares; otherwise the land officer
+    should supersede or revoke it.
+    """
+    import hashlib
+    import json
+
+    from shapely import wkb
+
+    from .certificate_snapshot import geometry_wkb
+
+    db = store.db
+    findings = []
+    rows = db.query("SELECT c.id, c.number, c.status, c.snapshot, c.snapshot_sha256, "
+                    f"c.spatial_unit_id, {db.geometry_as_wkb('u.boundary')} AS boundary "
+                    "FROM certificate c LEFT JOIN spatial_unit u ON u.id = c.spatial_unit_id "
+                    "ORDER BY c.series, c.seq")
+    claims: dict[str, set] = defaultdict(set)
+    for row in db.query("SELECT spatial_unit_id, party_id, share_numerator, share_denominator "
+                        "FROM social_tenure WHERE end_lifespan_version IS NULL "
+                        "AND adjudication_state = 'issued'"):
+        claims[row["spatial_unit_id"]].add(
+            (row["party_id"], Fraction(row["share_numerator"], row["share_denominator"])))
+    for row in rows:
+        text = row["snapshot"] or ""
+        if hashlib.sha256(text.encode("utf-8")).hexdigest() != row["snapshot_sha256"]:
+            findings.append(Finding(CERTIFICATE_TAMPERED, "certificate", row["id"],
+                                    f"Certificate {row['number']}: its stored snapshot does "
+                                    "not hash to the value it was signed with"))
+            continue
+        if row["status"] != "valid":
+            continue
+        snapshot = json.loads(text)
+        changed = []
+        if row["boundary"] is None:
+            changed.append("the parcel has no boundary any more")
+        else:
+            now = geometry_wkb(wkb.loads(bytes(row["boundary"])))
+            if hashlib.sha256(now).hexdigest() != snapshot["parcel"]["geometry_sha256"]:
+                changed.append("the parcel boundary changed")
+        certified = {(h["party_id"], Fraction(h["share"])) for h in snapshot["holders"]}
+        if certified != claims.get(row["spatial_unit_id"], set()):
+            changed.append("its holders or shares changed")
+        if changed:
+            findings.append(Finding(CERTIFICATE_STALE, "certificate", row["id"],
+                                    f"Certificate {row['number']} is valid but "
+                                    f"{' and '.join(changed)} since it was issued"))
     return findings
 
 

@@ -221,3 +221,42 @@ def test_summary_and_csv(store, parcel, person, outside, tmp_path):
     assert [(r["kind"], r["table"], r["record_id"]) for r in rows] == [
         (ORPHAN, "social_tenure", held.id)]
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".consistency-")]
+
+
+# --- the certificate register (schema 5) -------------------------------------------------
+def _certified(store, tmp_path):
+    from certificate_samples import FakeRender, approved_parcels_for_test, with_people
+
+    from stdm_plugin.core.certificates import issue_certificate
+
+    with_people(store)
+    unit = approved_parcels_for_test(store, 1)[0]
+    issued = issue_certificate(store, unit.id, FakeRender(), str(tmp_path))
+    return unit, issued
+
+
+def test_a_certificate_still_matching_its_parcel_is_consistent(store, tmp_path):
+    _certified(store, tmp_path)
+    assert check_store(store).ok
+
+
+def test_a_tampered_register_entry_is_reported(store, outside, tmp_path):
+    unit, issued = _certified(store, tmp_path)
+    # past the frozen-columns trigger (a raw file edit would do the same)
+    drop = ("DROP TRIGGER certificate_frozen" if store.db.dialect == "spatialite"
+            else "ALTER TABLE certificate DISABLE TRIGGER certificate_kept")
+    outside.execute(drop)
+    outside.execute("UPDATE certificate SET snapshot = replace(snapshot, 'Koné', 'Kone')")
+    [finding] = check_store(store).findings
+    assert finding.kind == "certificate_tampered" and issued.number in finding.detail
+
+
+def test_a_certificate_whose_parcel_changed_is_reported_stale(store, outside, tmp_path):
+    unit, issued = _certified(store, tmp_path)
+    outside.execute("UPDATE spatial_unit SET boundary = "
+                    + ("ST_Multi(ST_Buffer(boundary, 1))" if store.db.dialect == "postgis"
+                       else "CastToMulti(ST_Buffer(boundary, 1))") + " WHERE id = ?", (unit.id,))
+    [finding] = check_store(store).findings
+    assert finding.kind == "certificate_stale"
+    assert f"Certificate {issued.number} is valid but the parcel boundary changed" in (
+        finding.detail)
