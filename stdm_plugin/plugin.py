@@ -12,6 +12,7 @@ from .core.lookups import LANGUAGES
 from .core.store import default_actor
 from .gui.adjudication_actions import AdjudicationActions
 from .gui.certificate_actions import CertificateActions
+from .gui.register_actions import RegisterActions
 from .gui.store_safety import StoreSafetyActions
 from .qgis.i18n import tr
 from .qgis.project import StoreLayerError, add_store_to_project
@@ -26,7 +27,8 @@ def user_language() -> str:
     return locale if locale in LANGUAGES else "en"
 
 
-class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions):
+class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
+                 RegisterActions):
     def __init__(self, iface) -> None:
         self.iface = iface
         self.menu: QMenu | None = None
@@ -39,6 +41,8 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions):
         self.adjudication_dialog = None  # the open "Adjudicate claims" window, one at a time
         self.issue_task = None  # the running certificate batch, one at a time
         self.issue_report_dialog = None  # the report of the last certificate batch
+        self.register_dialog = None  # the open "Certificate register" window
+        self.verify_dialog = None  # the open "Verify certificate" window
 
     # --- QGIS hooks ----------------------------------------------------------
     def initGui(self) -> None:
@@ -80,6 +84,7 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions):
                 "project"), False),
             *self.adjudication_menu_entries(),
             *self.certificate_menu_entries(),
+            *self.register_menu_entries(),
         ):
             action = QAction(icon, text, self.iface.mainWindow())
             action.setStatusTip(tip)
@@ -107,6 +112,7 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions):
             self.issue_report_dialog.close()
         if self.report_dialog is not None:
             self.report_dialog.close()
+        self.close_certificate_windows()  # the register and verification windows
         for action in self.actions:
             self.iface.removeToolBarIcon(action)
         self.actions.clear()

@@ -17,7 +17,8 @@ def test_menu_and_toolbar_actions(plugin, qgis_iface):
                      "Export form for ODK/KoBo…", "Import submissions…",
                      "Check store consistency…", "Back up store…",
                      "Restore store from backup…", "Sign in…", "Manage users…",
-                     "Adjudicate claims…", "Issue certificates…"]
+                     "Adjudicate claims…", "Issue certificates…", "Certificate register…",
+                     "Verify certificate…"]
     assert [a.text() for a in plugin.toolbar.actions()] == [*texts[:2], texts[5], texts[13]]
 
 
