@@ -12,6 +12,7 @@ qgis/certificate_layout.py for why never in a task).
 """
 from __future__ import annotations
 
+import html
 import os
 import shutil
 import tempfile
@@ -73,7 +74,7 @@ def event_label(event: str) -> str:
 
 
 def column_titles() -> list[str]:
-    return [tr("Number"), tr("Parcel"), tr("Holders"), tr("Issued (UTC)"), tr("Issued by"),
+    return [tr("Number"), tr("Parcel"), tr("Holders"), tr("Issued"), tr("Issued by"),
             tr("Status"), tr("Prints"), tr("Superseded by")]
 
 
@@ -114,7 +115,7 @@ def certificate_rows(store) -> list[CertificateRow]:
         issuer = content.get("issued_by") or {}
         rows.append(CertificateRow(
             cert.number, content["parcel"]["code"], holders,
-            cert.issued_at.replace("T", " ")[:16], issuer.get("full_name") or cert.issued_by,
+            cert.issued_at[:10], issuer.get("full_name") or cert.issued_by,
             cert.status, cert.print_count, numbers.get(cert.superseded_by, ""),
             cert.language))
     return rows
@@ -184,8 +185,7 @@ class RegisterDialog(QDialog):
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeToContents)
-        header.setMaximumSectionSize(320)  # many holders are elided, with a tip
-        header.setStretchLastSection(True)
+        header.setSectionResizeMode(2, QHeaderView.Stretch)  # many holders: elided, with a tip
         self.table.itemSelectionChanged.connect(self._update_buttons)
         layout.addWidget(self.table, 1)
         layout.addLayout(self._buttons())
@@ -198,7 +198,7 @@ class RegisterDialog(QDialog):
         close.rejected.connect(self.reject)
         layout.addWidget(close)
         self.refresh()
-        self.resize(1100, 560)
+        self.resize(1160, 560)
 
     def _filters(self) -> QHBoxLayout:
         line = QHBoxLayout()
@@ -248,7 +248,8 @@ class RegisterDialog(QDialog):
             self._show(str(error), ok=False)
         user = self.store.user
         self.who.setText(tr("Store <b>{0}</b> · signed in: <b>{1}</b>").format(
-            self.store_label, user_label(user) if user else tr("nobody")))
+            html.escape(self.store_label), html.escape(user_label(user)) if user
+            else tr("nobody")))
         self.rows = certificate_rows(self.store)
         self._fill_table(select)
 

@@ -90,7 +90,7 @@ class CheckResult:
         return next((value for name, value in self.facts if name == label), None)
 
 
-def preview(text: object, limit: int = 80) -> str:
+def preview(text: object, limit: int = 40) -> str:
     """What was read, printable: other characters shown as ·, a long text cut."""
     if not isinstance(text, str) or not text:
         return tr("(nothing)")
@@ -120,8 +120,8 @@ def check_against_register(store, text: str, lang: str = "en") -> CheckResult:
             (tr("Signed by"), f"{key.office_name if key else ''} ({cert.key_id})")]
     elif found.status == "revoked":
         event = last_event(store, cert.number, "revoked")
-        facts += [(tr("Revoked"), tr("{0} by {1}").format(event["happened_at"][:10],
-                                                          event["happened_by"])),
+        facts += [(tr("Revoked"), tr("{0} by {1}").format(
+            event["happened_at"][:10], person(store, event["happened_by"]))),
                   (tr("Reason"), cert.revoked_reason or "")]
     else:
         event = last_event(store, cert.number, "superseded")
@@ -155,6 +155,12 @@ def holders_text(store, content: dict, lang: str) -> str:
     labels = store.lookups.labels("tenure_type", lang)
     return "\n".join(f"{h['name']} — {labels.get(h['tenure_type'], h['tenure_type'])} "
                      f"({Fraction(h['share'])})" for h in content["holders"])
+
+
+def person(store, login: str) -> str:
+    """The full name of a user of the store, else the login (a user since deactivated)."""
+    user = store.users.by_login(login) if login else None
+    return user.full_name if user else login
 
 
 def last_event(store, number: str, event: str) -> dict:
@@ -346,11 +352,13 @@ class VerifyDialog(QDialog):
     def show_result(self, result: Optional[CheckResult]) -> None:
         self.result = result
         background, colour = COLOURS.get(result.status if result else "ready", COLOURS["error"])
-        self.frame.setStyleSheet(
-            f"QFrame#verifyResult {{ background-color: {background}; border-radius: 8px; }}"
-            f"QFrame#verifyResult QLabel {{ color: {colour}; background: transparent; }}")
-        self.headline.setText(result.headline if result else "")
         self.headline.setVisible(result is not None)
+        self.headline.setText(result.headline if result else "")
+        self.frame.setStyleSheet(
+            f"QFrame#verifyResult {{ background-color: {background}; border-radius: 8px; }}")
+        # On each label: one hidden while the frame's sheet changed kept the old colour.
+        for label in (self.headline, self.summary, self.facts):
+            label.setStyleSheet(f"color: {colour};")
         self.summary.setText(result.summary if result else tr("The answer appears here."))
         rows = "".join(
             f"<tr><td><b>{html.escape(name)}</b></td>"

@@ -136,7 +136,8 @@ def test_the_table_lists_the_register_and_filters(register, qgis_app):
     assert dialog.count.text() == "2 of 2 certificates listed"
     first, second = shown_rows(dialog)
     assert first[:3] == [FIRST, "KOU-P00001", "Awa Koné (1/2), Issa Koné (1/2)"]
-    assert first[3].startswith("20") and first[4:] == ["Léa Officer", "valid", "1", ""]
+    issued_on = find_certificate(register, FIRST).issued_at[:10]
+    assert first[3:] == [issued_on, "Léa Officer", "valid", "1", ""]
     assert second[:3] == [SECOND, "KOU-P00002", "Issa Koné (1)"]
     revoke(register, SECOND, "Wrong parcel")
     dialog.refresh()
@@ -176,6 +177,20 @@ def test_the_template_comes_from_the_project(tmp_path):
 
 
 # --- reprint, revoke, supersede ----------------------------------------------------------------
+def test_a_missing_project_template_is_said_and_nothing_counted(register, qgis_app, tmp_path):
+    QgsProject.instance().writeEntry("stdm", "certificate_template",
+                                     str(tmp_path / "gone.qpt"))
+    try:
+        dialog = window(register)
+        dialog.select_number(FIRST)
+        assert dialog.reprint_selected(str(tmp_path / "out")) is None
+    finally:
+        QgsProject.instance().removeEntry("stdm", "certificate_template")
+    assert dialog.status.text().startswith(
+        f"Not done: Certificate template {tmp_path / 'gone.qpt'}: cannot be read")
+    assert find_certificate(register, FIRST).print_count == 1
+
+
 def test_reprint_from_the_plugin_counts_and_renders_on_the_main_thread(
         plugin, qgis_iface, register, qgis_app, tmp_path, monkeypatch):
     assert plugin.show_store(register.path)
@@ -232,7 +247,8 @@ def test_revoke_needs_a_reason_and_a_confirmation(register, qgis_app, monkeypatc
     checked = VerifyDialog(register, "settlement.sqlite").check(payload(register, FIRST))
     assert (checked.status, checked.headline) == ("revoked", "REVOKED")
     assert checked.fact("Reason") == "Issued to the wrong household"
-    assert checked.fact("Revoked").endswith(" by officer")
+    assert checked.fact("Revoked").endswith(" by Léa Officer")
+    screenshot(checked_window(register, FIRST), qgis_app, "verify_revoked.png")
 
 
 def test_supersede_is_refused_until_the_new_claims_are_approved(register, qgis_app, tmp_path,
@@ -262,6 +278,8 @@ def test_supersede_is_refused_until_the_new_claims_are_approved(register, qgis_a
     checked = VerifyDialog(register, "settlement.sqlite").check(payload(register, SECOND))
     assert (checked.status, checked.fact("Replaced by")) == ("superseded", THIRD)
     assert checked.fact("Reason") == "Issa bought the plot"
+    screenshot(checked_window(register, SECOND), qgis_app, "verify_superseded.png")
+    screenshot(dialog, qgis_app, "register_superseded.png")
     new = VerifyDialog(register, "settlement.sqlite").check(payload(register, THIRD))
     assert new.status == "valid" and new.fact("Holders") == "Issa Koné — Owner (1)"
 
@@ -335,6 +353,13 @@ def test_the_office_key_is_replaced_and_exported(register, qgis_app, tmp_path, m
 
 
 # --- verification -----------------------------------------------------------------------------
+def checked_window(store, number):
+    dialog = VerifyDialog(store, "settlement.sqlite")
+    dialog.code.setText(payload(store, number))
+    dialog.verify_button.click()
+    return dialog
+
+
 def altered_signature(text):
     head, signature = text.rsplit("|", 1)
     swapped = ("B" if signature[0] == "A" else "A") + signature[1:]
@@ -392,19 +417,20 @@ def test_verify_names_a_tampered_register(register, qgis_app):
     assert result.fact("Problem").startswith("register tampered")
 
 
-@pytest.mark.parametrize("text", [
-    "", "   ", "hello", "STDM1|||||", "STDM1||||", "STDM1|KOU-2026-000001|x|y|z",
-    "x" * 1_000_000, "\x00\x01\x02\xff\ufffe\ud800 STDM1|", "STDM1|" + "é" * 400,
-    "STDM1|KOU-2026-000001|" + "A" * 43 + "|0123456789abcdef|" + "A" * 86 + "\x00",
-])
-def test_verify_never_crashes_on_garbage(register, qgis_app, text):
+GARBAGE = ("", "   ", "hello", "STDM1|||||", "STDM1||||", "STDM1|KOU-2026-000001|x|y|z",
+           "x" * 1_000_000, "\x00\x01\x02\xff\ufffe\ud800 STDM1|", "STDM1|" + "é" * 400,
+           "STDM1|KOU-2026-000001|" + "A" * 43 + "|0123456789abcdef|" + "A" * 86 + "\x00")
+
+
+def test_verify_never_crashes_on_garbage(register, qgis_app):
     dialog = VerifyDialog(register, "settlement.sqlite")
-    result = dialog.check(text)
-    assert (result.status, dialog.headline.text()) == ("malformed", "MALFORMED")
-    assert result.summary and result.fact("Read")
-    dialog.code.setText(text)  # through the box too (it keeps at most 32767 characters)
-    dialog.verify_button.click()
-    assert dialog.result.status == "malformed"
+    for text in GARBAGE:
+        result = dialog.check(text)
+        assert (result.status, dialog.headline.text()) == ("malformed", "MALFORMED"), text[:40]
+        assert result.summary and result.fact("Read")
+        dialog.code.setText(text)  # through the box too (it keeps at most 32767 characters)
+        dialog.verify_button.click()
+        assert dialog.result.status == "malformed"
 
 
 def test_verify_malformed_says_what_was_read(register, qgis_app):
@@ -414,7 +440,7 @@ def test_verify_malformed_says_what_was_read(register, qgis_app):
     assert result.fact("Read") == "STDM1|||||"
     assert dialog.check("a\x00b").fact("Read") == "a·b"
     assert dialog.check("").fact("Read") == "(nothing)"
-    assert dialog.check("y" * 1000).fact("Read").endswith(" … (1000 characters)")
+    assert dialog.check("y" * 1000).fact("Read") == "y" * 40 + " … (1000 characters)"
     screenshot(dialog, qgis_app, "verify_malformed.png")
 
 
@@ -471,3 +497,43 @@ def test_the_register_needs_someone_signed_in(plugin, qgis_iface, register, monk
 
 def rows_of(store):
     return [r.number for r in certificate_rows(store)]
+
+
+def test_register_and_verify_on_a_postgis_store(plugin, qgis_iface, postgis_server, tmp_path,
+                                                 monkeypatch):
+    from shapely.geometry import box
+
+    from stdm_plugin.core import Party, SettlementStore, SpatialUnit
+    from stdm_plugin.qgis.sources import PostgresConnection
+
+    connection = PostgresConnection(schema=postgis_server.fresh_schema(),
+                                    host=postgis_server.host, port=str(postgis_server.port),
+                                    dbname=postgis_server.dbname, user=postgis_server.user)
+    assert plugin.create_postgis_store(connection, "EPSG:32630", ("YOP", "Yopougon"))
+    with SettlementStore.open_postgis(connection.psycopg2_params(), connection.schema) as store:
+        store.users.create("admin", "Adèle Admin", "administrator", password="s3cret")
+        sign_in(store, "admin", "s3cret")
+        store.users.create("sup", "Seydou Superviseur", "supervisor", password="sup")
+        store.users.create("officer", "Léa Officer", "land_officer", password="cert")
+        create_office_key(store, "Yopougon land office")
+        site = store.settlements.by_code("YOP")
+        parcel = store.spatial_units.add(SpatialUnit(
+            kind="parcel", settlement_id=site.id, boundary=box(400000, 590000, 400020, 590015)))
+        awa = store.parties.add(Party(first_name="Awa", last_name="Bamba"))
+        claim = store.tenure.add(SocialTenure(party_id=awa.id, spatial_unit_id=parcel.id,
+                                              tenure_type="owner"))
+        store.info = {"parcels": [parcel]}
+        adjudicate(store, [claim.id])
+        issued = issue_certificate(store, parcel.id, fake_render, str(tmp_path / "issued"),
+                                   today="2026-03-01")
+    assert plugin.sign_in_as("officer", "cert")
+    dialog = plugin.certificate_register()
+    assert shown_rows(dialog)[0][:3] == ["YOP-2026-000001", parcel.code, "Awa Bamba (1)"]
+    answering(monkeypatch, folder=tmp_path / "reprints")
+    dialog.select_number(issued.number)
+    dialog.buttons["reprint"].click()
+    assert (tmp_path / "reprints" / "YOP-2026-000001-print2.pdf").read_bytes()[:4] == b"%PDF"
+    verifier = plugin.verify_certificate()
+    result = verifier.check(issued.qr_payload)
+    assert (result.status, result.fact("Holders")) == ("valid", "Awa Bamba — Owner (1)")
+    assert messages(qgis_iface, Qgis.Critical) == []
