@@ -115,6 +115,14 @@ class CertificateActions:
         QgsApplication.taskManager().addTask(task)
         return task
 
+    def issuing_from(self, source) -> bool:
+        """Whether a batch is issuing from the store ``source`` shows. Meanwhile, on
+        SpatiaLite, opening that store for writing from the main thread waits for the
+        busy timeout and fails: the worker holds the write lock while each PDF is
+        drawn on the main thread (see qgis/certificate_task.py)."""
+        task = self.issue_task
+        return task is not None and store_key(task.source) == store_key(source)
+
     def cancel_issuing(self) -> None:
         """Stop after the certificate being issued; those issued stay issued."""
         if self.issue_task is not None:

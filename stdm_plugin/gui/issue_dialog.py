@@ -43,6 +43,9 @@ PROJECT_SCOPE = "stdm"
 TEMPLATE_ENTRY = "certificate_template"  #: "en", "fr" or the path of a .qpt file
 LANGUAGE_ENTRY = "certificate_language"  #: the words' language with a custom template
 CUSTOM = "custom"
+#: a merged PDF is drawn in one go on the main thread: about this long a page (measured)
+MERGED_SECONDS_PER_PAGE = 0.075
+MERGED_NOTE_FROM = 40
 #: the dialog's three ways of choosing parcels
 MAP, BLOCK, ALL = "map", "block", "all"
 
@@ -126,13 +129,13 @@ class IssueDialog(QDialog):
                           "named after its number.").format(store_label, signed_in))
         intro.setWordWrap(True)
         layout.addWidget(intro)
-        layout.addWidget(self._parcels_box())
-        layout.addWidget(self._template_box(language))
-        layout.addWidget(self._output_box(out_dir))
-        self.problem = QLabel()
+        self.problem = QLabel()  # why Issue did not start; below the three groups
         self.problem.setWordWrap(True)
         self.problem.setStyleSheet(PROBLEM_STYLE)
         self.problem.hide()
+        layout.addWidget(self._parcels_box())
+        layout.addWidget(self._template_box(language))
+        layout.addWidget(self._output_box(out_dir))
         layout.addWidget(self.problem)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         self.issue_button = buttons.button(QDialogButtonBox.Ok)
@@ -229,6 +232,7 @@ class IssueDialog(QDialog):
         row.addWidget(browse)
         form.addRow(tr("Folder:"), row)
         self.merged = QCheckBox(tr("Also write one merged PDF of all the certificates issued"))
+        self.merged.toggled.connect(self._update_count)
         form.addRow(self.merged)
         note = QLabel(tr("A report of the batch (CSV) is written beside the PDFs."))
         note.setStyleSheet("color: #555;")
@@ -269,8 +273,7 @@ class IssueDialog(QDialog):
         problems += [p for p in (template_problem(request.template_path),
                                  output_folder_problem(request.out_dir)) if p]
         if problems:
-            self.problem.setText("\n".join(problems))
-            self.problem.show()
+            self._note(self.problem, "\n".join(problems))
             return
         remember_template(request.template, request.language)
         super().accept()
@@ -284,8 +287,13 @@ class IssueDialog(QDialog):
             text += " " + tr("{0} of them are ready to certify; the others will be listed "
                              "in the report with the reasons.").format(
                                  self.choices.selected_ready)
+        if self.merged.isChecked() and len(ids) >= MERGED_NOTE_FROM:
+            text += " " + tr("The merged PDF is drawn once all are issued, in about {0} s "
+                             "during which QGIS waits.").format(
+                                 round(len(ids) * MERGED_SECONDS_PER_PAGE))
         self.count.setText(text)
         self.issue_button.setEnabled(bool(ids))
+        self._note(self.problem, "")
 
     def _template_changed(self, *_args) -> None:
         custom = self.template.currentData() == CUSTOM
@@ -296,8 +304,29 @@ class IssueDialog(QDialog):
         path = self.template_choice()
         problem = "" if custom and not path else template_problem(
             IssueRequest([], "", template=path).template_path)
-        self.template_note.setText(problem)
-        self.template_note.setVisible(bool(problem))
+        self._note(self.template_note, problem)
+        self._note(self.problem, "")
+
+    def _note(self, label: QLabel, text: str) -> None:
+        """Show (or hide) a problem, growing the dialog rather than squeezing its fields."""
+        label.setText(text)
+        label.setVisible(bool(text))
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """The height the wrapped texts need at the dialog's width (not more, not less)."""
+        if not self.isVisible():
+            return
+        layout = self.layout()
+        layout.activate()
+        width = self.width()
+        height = (layout.heightForWidth(width) if layout.hasHeightForWidth()
+                  else layout.sizeHint().height())
+        self.resize(width, max(height, layout.minimumSize().height()))
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._fit_height()
 
     def _choose_template(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

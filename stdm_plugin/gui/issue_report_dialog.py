@@ -100,7 +100,7 @@ class IssueReportDialog(QDialog):
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet(f"QLabel {{ background: {background}; border: 1px solid "
                                   f"{border}; color: {text}; padding: 8px; "
-                                  "font-weight: bold; }}")
+                                  "font-weight: bold; }")
         layout.addWidget(self.banner)
         self.files = QLabel(self._files_text())
         self.files.setWordWrap(True)
@@ -153,7 +153,8 @@ class IssueReportDialog(QDialog):
         for column in range(3):
             header.setSectionResizeMode(column, QHeaderView.ResizeToContents)
         header.setSectionResizeMode(3, QHeaderView.Stretch)
-        table.resizeRowsToContents()
+        # wrapped reasons take the height they need at the width the column gets
+        table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         return table
 
     def rows(self) -> list[list[str]]:

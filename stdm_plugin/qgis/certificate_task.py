@@ -238,6 +238,7 @@ class IssueCertificatesTask(QgsTask):
         super().__init__(tr("Issuing {0} certificate(s){1}").format(
             len(request.parcel_ids), f" — {label}" if label else ""), QgsTask.CanCancel)
         self.request = request
+        self.source = source
         self.login = login
         self.done = done
         self._work = tempfile.TemporaryDirectory(prefix="stdm-issue-")
