@@ -102,6 +102,9 @@ def remembered_template(language: str) -> tuple[str, str]:
     """(template, words' language) kept in the project; the shipped one in ``language``."""
     project = QgsProject.instance()
     template, _ = project.readEntry(PROJECT_SCOPE, TEMPLATE_ENTRY, "")
+    template = template.strip()
+    if template.startswith("shipped:"):  # as the register keeps it
+        template = template.split(":", 1)[1]
     words, _ = project.readEntry(PROJECT_SCOPE, LANGUAGE_ENTRY, "")
     default = language if language in ("en", "fr") else "en"
     return (template or default), (words if words in ("en", "fr") else default)

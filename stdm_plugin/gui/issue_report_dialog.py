@@ -39,6 +39,9 @@ OUTCOME_COLOURS = {"issued": "#2b542c", "refused": "#8a6d3b", "failed": "#a94442
 def outcome_kind(outcome: IssueOutcome) -> str:
     """"ok" (all issued), "partial" (some issued, some not) or "failed" (none issued)."""
     report = outcome.report
+    if outcome.cancelled and not (report and (report.issued or report.refused
+                                              or report.failed)):
+        return "partial"  # nothing went wrong: nothing was done
     if outcome.error or report is None or not report.issued:
         return "failed"
     if report.refused or report.failed or report.not_attempted or outcome.notes:
@@ -49,8 +52,10 @@ def outcome_kind(outcome: IssueOutcome) -> str:
 def summary_line(outcome: IssueOutcome, see_report: bool = True) -> str:
     """One line for the message bar: "12 certificates issued, 3 refused — see report"."""
     report = outcome.report
+    if outcome.cancelled_before_start:
+        return tr("No certificate was issued: the batch was cancelled before it started.")
     if outcome.error or report is None:
-        return tr("No certificate was issued: {0}").format(outcome.error or tr("cancelled"))
+        return tr("No certificate was issued: {0}").format(outcome.error)
     issued = len(report.issued)
     parts = [(tr("{0} certificate issued") if issued == 1
               else tr("{0} certificates issued")).format(issued)]

@@ -106,10 +106,13 @@ class IssueOutcome:
     error: str = ""
     #: what went wrong after the batch (merged PDF, report file); the certificates stand
     notes: list[str] = field(default_factory=list)
+    #: Cancel was pressed before the worker started: nothing was tried
+    cancelled_before_start: bool = False
 
     @property
     def cancelled(self) -> bool:
-        return self.report is not None and self.report.cancelled
+        return self.cancelled_before_start or (self.report is not None
+                                               and self.report.cancelled)
 
 
 def template_problem(path: str) -> str:
@@ -280,7 +283,7 @@ class IssueCertificatesTask(QgsTask):
                     self._write_merged(outcome)
                 self._write_report(outcome)
             elif not outcome.error:  # cancelled before run() started
-                outcome.report = BatchReport(cancelled=True)
+                outcome.cancelled_before_start = True
         finally:
             self.close()
         self.done(outcome)

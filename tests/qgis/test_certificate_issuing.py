@@ -39,7 +39,12 @@ from stdm_plugin.core.users import sign_in
 from stdm_plugin.gui.issue_dialog import ALL, BLOCK, MAP, IssueDialog
 from stdm_plugin.gui.issue_report_dialog import IssueReportDialog, summary_line
 from stdm_plugin.qgis.certificate_layout import CertificateRenderer, shipped_template
-from stdm_plugin.qgis.certificate_task import IssueRequest, RenderAbandonedError, RenderBridge
+from stdm_plugin.qgis.certificate_task import (
+    IssueCertificatesTask,
+    IssueRequest,
+    RenderAbandonedError,
+    RenderBridge,
+)
 from stdm_plugin.qgis.sources import PostgresConnection, SpatiaLiteSource
 from tests.qgis.test_certificate_layout import needs, pdf_pages, pdf_text
 
@@ -556,3 +561,18 @@ def test_the_plugin_knows_which_store_it_is_issuing_from(plugin, shown, tmp_path
     assert "being issued" in messages(plugin.iface, Qgis.Warning)[-1]
     wait_for_issue(plugin, 60)
     assert not plugin.issuing_from(source) and len(register(path)) == 3
+
+
+def test_a_batch_cancelled_before_it_started_says_so(plugin, shown, qgis_iface, tmp_path):
+    path, info = shown
+    outcomes = []
+    task = IssueCertificatesTask(plugin._shown_source(), "officer",
+                                 IssueRequest(info["ready"][:3], str(tmp_path / "out")),
+                                 outcomes.append, renderer=RecordingRenderer())
+    task.finished(False)  # what QGIS calls for a task cancelled while queued
+    [outcome] = outcomes
+    assert outcome.cancelled and outcome.report is None
+    plugin._issue_done(outcome)
+    assert messages(qgis_iface, Qgis.Warning) == [
+        "No certificate was issued: the batch was cancelled before it started."]
+    assert plugin.issue_report_dialog is None and register(path) == []
