@@ -40,7 +40,7 @@ DATABASE = "store.sqlite"
 DOCUMENTS = "documents/"
 #: document files are named by their checksum: nothing else is ever written from a backup
 DOCUMENT_ENTRY = re.compile(r"^documents/[0-9a-f]{2}/[0-9a-f]{64}$")
-COUNTED_TABLES = (*VERSIONED_TABLES, "submission", "audit_log")
+COUNTED_TABLES = (*VERSIONED_TABLES, "submission", "audit_log", "spatial_unit_lineage")
 CHUNK = 1 << 20
 
 

@@ -322,6 +322,31 @@ def _v5_adjudication_and_certificates(db: Backend, srid: int) -> None:
     db.create_register_rules()
 
 
+def _v6_parcel_lineage(db: Backend, srid: int) -> None:
+    """Where each parcel came from: splits and merges, as an append-only register.
+
+    A split or merge retires its parent parcels (end of lifespan) and adds
+    new ones; one row per parent-child pair says which operation joined
+    them, when and by whom. Rows are never changed or deleted (a database
+    rule), so a parcel's lineage reads the same in every copy of the store.
+    """
+    operations = ", ".join(f"'{o}'" for o in LINEAGE_OPERATIONS)
+    db.execute(f"""
+        CREATE TABLE spatial_unit_lineage (
+            id {db.serial_pk},
+            parent_id TEXT NOT NULL REFERENCES spatial_unit (id),
+            child_id TEXT NOT NULL REFERENCES spatial_unit (id),
+            operation TEXT NOT NULL CHECK (operation IN ({operations})),
+            happened_at TEXT NOT NULL DEFAULT ({db.now_sql}),
+            happened_by TEXT NOT NULL,
+            note TEXT,
+            UNIQUE (parent_id, child_id),
+            CHECK (parent_id <> child_id))""")
+    # the UNIQUE constraint indexes the parent side; the walk to ancestors needs the child
+    db.execute("CREATE INDEX spatial_unit_lineage_child_idx ON spatial_unit_lineage (child_id)")
+    db.create_append_only_rules(LINEAGE_TABLES)  # type: ignore[attr-defined]
+
+
 #: roles of the people working in a store, from least to most trusted
 ROLES = ("enumerator", "supervisor", "land_officer", "administrator")
 #: the adjudication states of a tenure claim, in order
@@ -333,8 +358,12 @@ CLAIM_LOCKED_COLUMNS = ("party_id", "spatial_unit_id", "tenure_type", "share_num
 CERTIFICATE_FROZEN_COLUMNS = ("series", "seq", "number", "spatial_unit_id", "snapshot",
                               "snapshot_sha256", "key_id", "signature", "issued_at",
                               "issued_by", "language")
-#: tables that only ever grow
+#: tables that only ever grow (schema 5: its rules are made by create_register_rules)
 APPEND_ONLY_TABLES = ("adjudication_event", "certificate_event")
+#: the append-only tables of schema 6 (a separate list: schema 5 must not see them)
+LINEAGE_TABLES = ("spatial_unit_lineage",)
+#: how a parcel can come from others
+LINEAGE_OPERATIONS = ("split", "merge")
 
 
 #: the record tables that remember which submission brought a record
@@ -359,6 +388,7 @@ MIGRATIONS: dict[int, Migration] = {
     3: _v3_row_versions,
     4: _v4_submissions,
     5: _v5_adjudication_and_certificates,
+    6: _v6_parcel_lineage,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

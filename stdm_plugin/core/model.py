@@ -135,3 +135,102 @@ class SupportingDocument(Record):
     submission_id: Optional[str] = None
     answers: Optional[str] = None
     content: Optional[bytes] = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class LineageLink:
+    """One row of the parcel lineage register: ``child`` came from ``parent``.
+
+    A split writes one link from the retired parcel to each new piece; a
+    merge one link from each retired parcel to the merged one. The codes
+    are read with the link so that a history can be shown without lookups.
+    """
+
+    parent_id: str
+    child_id: str
+    operation: str  #: "split" or "merge"
+    happened_at: str
+    happened_by: str
+    note: Optional[str] = None
+    parent_code: Optional[str] = None
+    child_code: Optional[str] = None
+    #: 1 for a direct parent or child, 2 for a grandparent or grandchild...
+    generation: int = 1
+
+
+# --- parcel split and merge (core/parcel_lineage.py) ------------------------------------
+@dataclass(frozen=True)
+class ClaimMove:
+    """A current claim on a parent parcel, as the user is asked to confirm it."""
+
+    claim_id: str
+    parcel_id: str
+    parcel_code: str
+    party_id: str
+    party_name: str
+    tenure_type: str
+    share: Fraction
+    adjudication_state: str
+
+    def describe(self) -> str:
+        return f"{self.party_name} ({self.tenure_type}, share {self.share}) on {self.parcel_code}"
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """What splitting one parcel along a cut line will do."""
+
+    parcel_id: str
+    parcel_code: str
+    row_version: int
+    cut_line: Any
+    #: the new parcels' polygons, west to east, then south to north
+    pieces: tuple[Any, ...]
+    piece_areas_m2: tuple[float, ...]
+    #: the parent's current claims: with tenure "copy" each one is ended on the parent
+    #: and made again, same party, type and share, on every piece
+    claims: tuple[ClaimMove, ...]
+    #: structure id -> index of the piece it will stand on
+    structures: tuple[tuple[str, int], ...]
+    min_area_m2: float
+
+
+@dataclass(frozen=True)
+class MergePlan:
+    """What merging parcels into one will do."""
+
+    parcel_ids: tuple[str, ...]
+    parcel_codes: tuple[str, ...]
+    row_versions: tuple[int, ...]
+    merged: Any
+    area_m2: float
+    #: every current claim of every parent
+    claims: tuple[ClaimMove, ...]
+    #: the claims made again on the merged parcel with tenure "carry": a claim held
+    #: alike (same party, type and share) on every parent is carried once
+    carried: tuple[ClaimMove, ...]
+    #: why the carried claims cannot all be held on one parcel (empty when they can)
+    share_problems: tuple[str, ...]
+    structures: tuple[str, ...]
+
+
+@dataclass
+class LineageResult:
+    """What a split or merge wrote."""
+
+    operation: str
+    parent_ids: list[str]
+    children: list[SpatialUnit]
+    ended_claims: list[str]
+    new_claims: list[SocialTenure]
+    #: structure id -> the parcel it now stands on
+    relinked_structures: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a parcel came from and what became of it, nearest generation first."""
+
+    parcel_id: str
+    ancestors: list[LineageLink]
+    descendants: list[LineageLink]

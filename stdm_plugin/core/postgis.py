@@ -261,13 +261,7 @@ class PostGISBackend(Backend):
             CLAIM_LOCKED_COLUMNS,
         )
 
-        for table in APPEND_ONLY_TABLES:
-            self.execute(f"""
-                CREATE OR REPLACE FUNCTION stdm_{table}_append_only() RETURNS trigger
-                LANGUAGE plpgsql {self._path} AS $body$
-                BEGIN {_raise("register_append_only", table)} END $body$""")
-            self.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON "
-                         f"{table} FOR EACH ROW EXECUTE FUNCTION stdm_{table}_append_only()")
+        self.create_append_only_rules(APPEND_ONLY_TABLES)
         frozen = " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}"
                              for c in CERTIFICATE_FROZEN_COLUMNS)
         key_fields = " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}"
@@ -298,6 +292,16 @@ class PostGISBackend(Backend):
             END $body$""")
         self.execute("CREATE TRIGGER social_tenure_claim_locked BEFORE UPDATE OR DELETE ON "
                      "social_tenure FOR EACH ROW EXECUTE FUNCTION stdm_claim_locked()")
+
+    def create_append_only_rules(self, tables: Sequence[str]) -> None:
+        """Registers that only grow: any UPDATE or DELETE of their rows is refused."""
+        for table in tables:
+            self.execute(f"""
+                CREATE OR REPLACE FUNCTION stdm_{table}_append_only() RETURNS trigger
+                LANGUAGE plpgsql {self._path} AS $body$
+                BEGIN {_raise("register_append_only", table)} END $body$""")
+            self.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON "
+                         f"{table} FOR EACH ROW EXECUTE FUNCTION stdm_{table}_append_only()")
 
     def close(self) -> None:
         if not self._con.closed:

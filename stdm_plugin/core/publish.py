@@ -17,7 +17,7 @@ RECORD_TABLES = ("settlement", "party", "spatial_unit", "public_display", "socia
 REGISTER_TABLES = {"submission": "imported_at, id", "app_user": "created_at, id",
                    "office_key": "created_at, id"}
 #: append-only logs with numbered rows: copied in order, numbered again by the target
-LOG_TABLES = ("adjudication_event", "certificate_event")
+LOG_TABLES = ("adjudication_event", "certificate_event", "spatial_unit_lineage")
 CODE_LIST_KEYS = {"lookup": ("category", "code"), "lookup_label": ("category", "code", "lang")}
 BATCH = 1000
 Progress = Callable[[str, int], None]

@@ -238,11 +238,7 @@ class SpatiaLiteBackend(Backend):
         )
 
         con = self._con
-        for table in APPEND_ONLY_TABLES:
-            for event in ("UPDATE", "DELETE"):
-                con.execute(f"""
-                    CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table}
-                    BEGIN SELECT {_raise("register_append_only", table)}; END""")
+        self.create_append_only_rules(APPEND_ONLY_TABLES)
         for table, code in (("certificate", "certificate_frozen"), ("office_key", "key_kept")):
             con.execute(f"""
                 CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
@@ -266,6 +262,14 @@ class SpatiaLiteBackend(Backend):
             CREATE TRIGGER social_tenure_claim_locked_delete BEFORE DELETE ON social_tenure
             WHEN OLD.adjudication_state <> 'enumerated'
             BEGIN SELECT {_raise("claim_locked", "adjudication_state")}; END""")
+
+    def create_append_only_rules(self, tables: Sequence[str]) -> None:
+        """Registers that only grow: any UPDATE or DELETE of their rows is refused."""
+        for table in tables:
+            for event in ("UPDATE", "DELETE"):
+                self._con.execute(f"""
+                    CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table}
+                    BEGIN SELECT {_raise("register_append_only", table)}; END""")
 
     def backup_to(self, target_path: str) -> None:
         """Online copy of the whole database (consistent even while in use)."""
