@@ -176,3 +176,28 @@ class CertificateRefusedError(StdmError):
 
 class CertificateStatusError(ValidationError):
     """A register act that the certificate's status forbids (reprinting a revoked one...)."""
+
+
+class SpatialFileError(StdmError):
+    """A Shapefile, GeoPackage or GeoJSON file that cannot be read at all.
+
+    ``kind`` says why (``missing_file``, ``zip_archive``, ``not_spatial``,
+    ``missing_sidecar``, ``layer``, ``empty_layer``, ``encoding``,
+    ``wrong_geometry_type``, ``unreadable``...); ``path`` and ``layer`` say
+    which file. Problems of single features are not errors but
+    ``spatial_files.FeatureProblem`` entries of the import report.
+    """
+
+    def __init__(self, message: str, *, path: str, kind: str, layer: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.kind = kind
+        self.layer = layer
+
+
+class SourceCrsError(SpatialFileError):
+    """The file's coordinate reference system is missing or not understood.
+
+    The caller can read the file anyway by giving the CRS its coordinates
+    are in (``source_crs``), e.g. after asking the user.
+    """
