@@ -114,9 +114,9 @@ class SpatialUnitRepository(RecordRepository):
             known = {row["id"] for row in self.db.query(
                 "SELECT id FROM spatial_unit WHERE kind = 'parcel' AND end_lifespan_version "
                 f"IS NULL AND id IN {self.db.json_list_sql}",
-                (json_list(sorted(parcel_ids - batch_parcels)),))}
-            for record in records:
-                if record.parcel_id and record.parcel_id not in known | batch_parcels:
+                (json_list(sorted(parcel_ids - batch_parcels)),))} | batch_parcels
+            for record in records:  # the union once: per record it made big batches quadratic
+                if record.parcel_id and record.parcel_id not in known:
                     raise MissingReferenceError(
                         f"Structure refers to parcel {record.parcel_id!r}, which does not "
                         "exist", table=self.table, field="parcel_id", value=record.parcel_id,
