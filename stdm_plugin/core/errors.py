@@ -201,3 +201,21 @@ class SourceCrsError(SpatialFileError):
     The caller can read the file anyway by giving the CRS its coordinates
     are in (``source_crs``), e.g. after asking the user.
     """
+
+
+class ExportError(StdmError):
+    """An export that cannot be made (bad choice, unwritable target, failed write).
+
+    Nothing is left at the target when it is raised; the message never
+    carries an ID or phone number (it is redacted here, whoever wrote it).
+    """
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        from .personal_data import redact
+
+        super().__init__(redact(message))
+        self.path = path
+
+
+class ExportTargetExistsError(ExportError):
+    """The export would overwrite files that are already there (and overwrite was not asked)."""
