@@ -163,6 +163,10 @@ class Backend(abc.ABC):
         """Rules of the adjudication and certificate registers (schema 5)."""
 
     @abc.abstractmethod
+    def create_append_only_rules(self, tables: Sequence[str]) -> None:
+        """Refuse every UPDATE and DELETE of these log tables."""
+
+    @abc.abstractmethod
     def close(self) -> None: ...
 
 

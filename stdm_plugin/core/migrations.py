@@ -344,7 +344,7 @@ def _v6_parcel_lineage(db: Backend, srid: int) -> None:
             CHECK (parent_id <> child_id))""")
     # the UNIQUE constraint indexes the parent side; the walk to ancestors needs the child
     db.execute("CREATE INDEX spatial_unit_lineage_child_idx ON spatial_unit_lineage (child_id)")
-    db.create_append_only_rules(LINEAGE_TABLES)  # type: ignore[attr-defined]
+    db.create_append_only_rules(LINEAGE_TABLES)
 
 
 #: roles of the people working in a store, from least to most trusted
