@@ -43,9 +43,25 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
         self.issue_report_dialog = None  # the report of the last certificate batch
         self.register_dialog = None  # the open "Certificate register" window
         self.verify_dialog = None  # the open "Verify certificate" window
+        self.processing_provider = None  # the "stdm" Processing provider, while registered
 
     # --- QGIS hooks ----------------------------------------------------------
+    def initProcessing(self) -> None:
+        """Register the Processing provider; qgis_process calls this alone, with no GUI."""
+        if self.processing_provider is not None:
+            return
+        from .qgis.processing_provider import StdmProvider
+
+        provider = StdmProvider()
+        if QgsApplication.processingRegistry().addProvider(provider):
+            self.processing_provider = provider  # QGIS needs the Python object kept alive
+        else:
+            QgsMessageLog.logMessage(tr("The STDM Processing provider could not be registered "
+                                        "(another provider has its id)."), LOG_TAG,
+                                     Qgis.Warning)
+
     def initGui(self) -> None:
+        self.initProcessing()
         icon = QIcon(os.path.join(PLUGIN_DIR, "resources", "icon.svg"))
         self.menu = QMenu(tr("STDM"), self.iface.mainWindow().menuBar())
         self.menu.setObjectName("stdmMenu")
@@ -102,6 +118,9 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
             bar.addMenu(self.menu)
 
     def unload(self) -> None:
+        if self.processing_provider is not None:
+            QgsApplication.processingRegistry().removeProvider(self.processing_provider)
+            self.processing_provider = None
         if self.wizard is not None:
             self.wizard.close()
         if self.import_task is not None:
