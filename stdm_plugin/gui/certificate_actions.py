@@ -67,9 +67,10 @@ class CertificateActions:
             except StdmError as error:
                 self._error(tr("The parcels could not be read: {0}").format(error))
                 return None
-        signed = self.signed_in[store_key(source)]
-        dialog = IssueDialog(source.label, signed.label, choices, self._language(),
-                             self._certificate_folder(source), self.iface.mainWindow())
+        signed = self.signed_in.get(store_key(source))
+        dialog = IssueDialog(source.label, signed.label if signed else "?", choices,
+                             self._language(), self._certificate_folder(source),
+                             self.iface.mainWindow())
         if not dialog.exec_():
             return None
         request = dialog.request()

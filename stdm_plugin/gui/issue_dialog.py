@@ -11,6 +11,7 @@ project keeps its own.
 """
 from __future__ import annotations
 
+import html
 import os
 from dataclasses import dataclass, field
 from typing import Optional
@@ -129,7 +130,8 @@ class IssueDialog(QDialog):
         layout = QVBoxLayout(self)
         intro = QLabel(tr("Occupancy certificates for parcels of <b>{0}</b>, issued by "
                           "<b>{1}</b>. Each one is numbered, signed and written as a PDF "
-                          "named after its number.").format(store_label, signed_in))
+                          "named after its number.").format(html.escape(store_label),
+                                                            html.escape(signed_in)))
         intro.setWordWrap(True)
         layout.addWidget(intro)
         self.problem = QLabel()  # why Issue did not start; below the three groups
