@@ -54,6 +54,8 @@ CSV_FILTER = "CSV files (*.csv)"
 LOGGED_PROBLEMS = 50
 PARCEL_FIELD_TYPES = {"area_m2": QVariant.Double, "symmetric_difference_m2": QVariant.Double,
                       "group": QVariant.Int}
+#: "fid" is the GeoPackage's own key column: the cadastre's feature id goes out renamed
+SINK_NAMES = {"fid": "source_fid"}
 #: output number per side and status: ENUMERATED_MATCHED, CADASTRAL_MISSING, ...
 STATUS_OUTPUTS = {(side, status): f"{side}_{status}".upper()
                   for side in (ENUMERATED, CADASTRAL) for status in STATUSES}
@@ -207,8 +209,9 @@ class ReconcileCadastreAlgorithm(SpatialFileAlgorithm):
             "enumerated) or conflict (one parcel across several of the other side).\n\n"
             "Two parcels are linked when their overlap is at least the minimum overlap share "
             "of either. The output layer holds both sides (field side), with status, "
-            "partners and their overlap shares; the counts are output numbers such as "
-            "ENUMERATED_NEW or CADASTRAL_MISSING.\n\nNothing is written to the store.")
+            "partners and their overlap shares; source_fid is the feature id in the cadastre "
+            "file. The counts are output numbers such as ENUMERATED_NEW or "
+            "CADASTRAL_MISSING.\n\nNothing is written to the store.")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.add_store_parameter()
@@ -255,7 +258,8 @@ class ReconcileCadastreAlgorithm(SpatialFileAlgorithm):
         pace.stop_if_cancelled(tr("The reconciliation"))
         fields = QgsFields()
         for column in PARCEL_COLUMNS:
-            fields.append(QgsField(column, PARCEL_FIELD_TYPES.get(column, QVariant.String)))
+            fields.append(QgsField(SINK_NAMES.get(column, column),
+                                   PARCEL_FIELD_TYPES.get(column, QVariant.String)))
         sink, sink_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
                                              QgsWkbTypes.MultiPolygon, crs)
         if sink is None:
