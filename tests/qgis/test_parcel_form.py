@@ -9,6 +9,7 @@ from qgis.gui import (
     QgsRelationEditorWidget,
     QgsRelationReferenceWidget,
 )
+from qgis.PyQt.QtCore import QCoreApplication, QEvent
 from qgis.PyQt.QtWidgets import QComboBox, QTableView, QTabWidget
 
 from stdm_plugin.qgis.project import add_store_to_project
@@ -64,4 +65,8 @@ def test_parcel_form_shows_tenure_records_with_party_names(filled_store, qgis_ap
         if dialog is not None:
             dialog.close()
             dialog.deleteLater()
+            # delete the form now, while its layers exist: deleted later (in the
+            # fixture's teardown, after project.clear()) its widgets read freed layers
+            QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+            qgis_app.processEvents()
         project.clear()
