@@ -160,6 +160,12 @@ class AdjudicationActions:
         if source is None:
             self._error(tr(NO_STORE_SHOWN))
             return None
+        issuing = getattr(self, "issuing_from", None)
+        if issuing is not None and isinstance(source, SpatiaLiteSource) and issuing(source):
+            # the batch's worker holds the SpatiaLite write lock while each PDF is drawn
+            self._warning(tr("Certificates are being issued from this store; wait for the "
+                             "batch to finish (or cancel it) before working on it."))
+            return None
         try:
             store = open_store(source)
         except (StdmError, CredentialsError) as error:

@@ -504,3 +504,13 @@ def test_adjudication_on_a_postgis_store(plugin, qgis_iface, postgis_server, tmp
                           text=True).stdout
     assert "Awa Bamba" in text and "Yopougon" in text
     assert messages(qgis_iface, Qgis.Critical) == []
+
+
+def test_nothing_opens_the_store_while_a_batch_issues_from_it(plugin, qgis_iface, shown,
+                                                              monkeypatch):
+    """The batch's worker holds the SpatiaLite write lock while each PDF is drawn: opening
+    the store to write would wait for the busy timeout, then fail. Say so at once."""
+    monkeypatch.setattr(plugin, "issuing_from", lambda source: True)
+    assert plugin.open_signed_in_store("verify") is None
+    assert any("Certificates are being issued from this store" in m
+               for m in messages(qgis_iface, Qgis.Warning))
