@@ -11,6 +11,7 @@ from .core import Settlement, SettlementStore, StdmError
 from .core.lookups import LANGUAGES
 from .core.store import default_actor
 from .gui.adjudication_actions import AdjudicationActions
+from .gui.cadastre_actions import CadastreActions
 from .gui.certificate_actions import CertificateActions
 from .gui.register_actions import RegisterActions
 from .gui.store_safety import StoreSafetyActions
@@ -28,7 +29,7 @@ def user_language() -> str:
 
 
 class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
-                 RegisterActions):
+                 RegisterActions, CadastreActions):
     def __init__(self, iface) -> None:
         self.iface = iface
         self.menu: QMenu | None = None
@@ -44,6 +45,12 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
         self.register_dialog = None  # the open "Certificate register" window
         self.verify_dialog = None  # the open "Verify certificate" window
         self.processing_provider = None  # the "stdm" Processing provider, while registered
+        self.geometry_dock = None  # the "Geometry problems" dock of the last check
+        self.geometry_task = None  # the running geometry check, one at a time
+        self.export_task = None  # the running export, one at a time
+        self.split_tool = None  # the "Split parcel" map tool, while it is the canvas's
+        self.cadastre_dialog = None  # the open "Import cadastre or structures" dialog
+        self.export_key_box = None  # the pseudonym key of the last export, shown once
 
     # --- QGIS hooks ----------------------------------------------------------
     def initProcessing(self) -> None:
@@ -101,6 +108,7 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
             *self.adjudication_menu_entries(),
             *self.certificate_menu_entries(),
             *self.register_menu_entries(),
+            *self.cadastre_menu_entries(),
         ):
             action = QAction(icon, text, self.iface.mainWindow())
             action.setStatusTip(tip)
@@ -132,6 +140,7 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
         if self.report_dialog is not None:
             self.report_dialog.close()
         self.close_certificate_windows()  # the register and verification windows
+        self.close_cadastre_tools()  # the problems dock, the split tool, check and export
         for action in self.actions:
             self.iface.removeToolBarIcon(action)
         self.actions.clear()

@@ -18,7 +18,8 @@ def test_menu_and_toolbar_actions(plugin, qgis_iface):
                      "Check store consistency…", "Back up store…",
                      "Restore store from backup…", "Sign in…", "Manage users…",
                      "Adjudicate claims…", "Issue certificates…", "Certificate register…",
-                     "Verify certificate…"]
+                     "Verify certificate…", "Check geometry…", "Import cadastre or structures…",
+                     "Export…", "Split parcel", "Merge selected parcels"]
     assert [a.text() for a in plugin.toolbar.actions()] == [*texts[:2], texts[5], texts[13]]
 
 
