@@ -150,17 +150,32 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs per variant, interleaved; the median is reported")
     parser.add_argument("--child", choices=sorted(VARIANTS), help=argparse.SUPPRESS)
-    parser.add_argument("--suite", choices=("insert", "import", "certificates", "all"),
+    parser.add_argument("--suite", choices=("insert", "import", "certificates", "geometry",
+                                            "all"),
                         default="all", help="insert (this file), import (import_bench.py), "
-                        "certificates (certificate_bench.py), or all three")
+                        "certificates (certificate_bench.py), geometry (geometry_bench.py), "
+                        "or all four")
     parser.add_argument("--certificates", type=int, default=500,
                         help="certificates for the certificates suite")
     parser.add_argument("--submissions", type=int, default=50_000,
                         help="submissions for the import suite")
+    parser.add_argument("--geometry-parcels", default="100000,1000000",
+                        help="settlement sizes for the geometry suite, comma-separated")
+    parser.add_argument("--geometry-baseline-max", type=int, default=1_000_000,
+                        help="largest size the SpatiaLite SQL and QGIS baselines run on")
+    parser.add_argument("--geometry-postgis-max", type=int, default=100_000,
+                        help="largest size the check also runs on PostGIS")
     args = parser.parse_args()
     if args.child:
         child(args.child, args.parcels)
         return 0
+    if args.suite in ("geometry", "all"):
+        from geometry_bench import bench as geometry_bench
+
+        geometry_bench([int(n) for n in args.geometry_parcels.split(",")], args.repeat,
+                       args.geometry_baseline_max, args.geometry_postgis_max)
+        if args.suite == "geometry":
+            return 0
     if args.suite in ("certificates", "all"):
         from certificate_bench import bench as certificate_bench
 
