@@ -9,6 +9,7 @@ from qgis.PyQt.QtWidgets import QAction, QFileDialog, QMenu
 
 from .core import Settlement, SettlementStore, StdmError
 from .core.lookups import LANGUAGES
+from .core.personal_data import redact
 from .core.store import default_actor
 from .gui.adjudication_actions import AdjudicationActions
 from .gui.cadastre_actions import CadastreActions
@@ -403,14 +404,17 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
             self.wizard.deleteLater()
         self.wizard = None
 
+    # The log outlives the session (and is copied into bug reports): ID and phone
+    # numbers a message quotes are masked there; the message bar shows them to the
+    # user at the screen, who needs them to find the row.
     def _error(self, message: str) -> None:
-        QgsMessageLog.logMessage(message, LOG_TAG, Qgis.Warning)
+        QgsMessageLog.logMessage(redact(message), LOG_TAG, Qgis.Warning)
         self.iface.messageBar().pushMessage(tr("STDM"), message, Qgis.Critical, 0)
 
     def _warning(self, message: str) -> None:
-        QgsMessageLog.logMessage(message, LOG_TAG, Qgis.Warning)
+        QgsMessageLog.logMessage(redact(message), LOG_TAG, Qgis.Warning)
         self.iface.messageBar().pushMessage(tr("STDM"), message, Qgis.Warning, 0)
 
     def _success(self, message: str) -> None:
-        QgsMessageLog.logMessage(message, LOG_TAG, Qgis.Info)
+        QgsMessageLog.logMessage(redact(message), LOG_TAG, Qgis.Info)
         self.iface.messageBar().pushMessage(tr("STDM"), message, Qgis.Success, 8)

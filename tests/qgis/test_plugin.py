@@ -85,3 +85,30 @@ def test_export_form_for_odk_takes_the_store_code_lists(plugin, qgis_iface, fill
     assert "usufruct" in names
     assert any("code lists of" in m for m in qgis_iface.messageBar().get_messages(
         Qgis.Success))
+
+
+def test_the_log_never_gets_id_or_phone_numbers(plugin, qgis_iface):
+    """Messages go to the message bar as they are, and to QGIS's log with ID and phone
+    numbers masked: the log is kept and copied into bug reports."""
+    from qgis.core import QgsApplication
+
+    logged = []
+
+    def keep(message, tag, level):
+        logged.append(message)
+
+    log = QgsApplication.messageLog()
+    log.messageReceived.connect(keep)
+    try:
+        plugin._error("party.phone '+225 07 98 99 76 20' has letters (CI0012345678)")
+        plugin._warning("ID number DEMO643215764 is used by two persons")
+        plugin._success("Saved Awa Koné, phone 0707123456")
+    finally:
+        log.messageReceived.disconnect(keep)
+    text = "\n".join(logged)
+    assert len(logged) == 3 and "Awa Koné" in text  # names are not what is masked here
+    for secret in ("98 99 76 20", "0012345678", "643215764", "0707123456"):
+        assert secret not in text
+    shown = "\n".join(m for level in (Qgis.Critical, Qgis.Warning, Qgis.Success)
+                      for m in qgis_iface.messageBar().get_messages(level))
+    assert "643215764" in shown
