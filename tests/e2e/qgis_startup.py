@@ -123,6 +123,14 @@ def _common() -> dict[str, object]:
     }
 
 
+def _stdm_algorithms() -> list[str]:
+    """The ids of the plugin's Processing algorithms, as the toolbox lists them."""
+    from qgis.core import QgsApplication
+
+    provider = QgsApplication.processingRegistry().providerById("stdm")
+    return sorted(a.id() for a in provider.algorithms()) if provider is not None else []
+
+
 def _collect() -> dict[str, object]:
     """Gather everything the plugin menu test asserts on."""
     _, menu = _find_menu()
@@ -133,6 +141,7 @@ def _collect() -> dict[str, object]:
         "menu_actions": _texts(menu.actions()) if menu is not None else [],
         "toolbar_found": toolbar is not None,
         "toolbar_actions": _texts(toolbar.actions()) if toolbar is not None else [],
+        "processing_algorithms": _stdm_algorithms(),
         "seconds_since_script_start": round(time.monotonic() - _started, 1),
     }
 

@@ -28,7 +28,11 @@ from .qgis_desktop import (
 )
 
 SCREENSHOT = ARTIFACTS / "qgis_desktop_plugin_loaded.png"
-EXPECTED_ACTIONS = ("New settlement store", "Open settlement store")
+EXPECTED_ACTIONS = ("New settlement store", "Open settlement store", "Adjudicate claims",
+                    "Issue certificates", "Certificate register", "Verify certificate",
+                    "Check geometry", "Export")
+EXPECTED_ALGORITHMS = ["stdm:checkgeometry", "stdm:exportchanges", "stdm:exportstore",
+                       "stdm:importstructures", "stdm:reconcilecadastre"]
 # Budget: QGIS normally reports within ~10 s; all waits together stay under 180 s.
 RESULT_TIMEOUT_S = 100
 QUIT_DELAY_MS = 5000
@@ -91,4 +95,6 @@ def test_plugin_installed_from_zip_shows_stdm_menu(tmp_path: Path) -> None:
             f"no menu action starting {prefix!r}: {result['menu_actions']}"
         )
     assert result["toolbar_found"], f"no STDM toolbar:\n{shown}"
+    assert result["processing_algorithms"] == EXPECTED_ALGORITHMS, (
+        f"the Processing toolbox lists {result['processing_algorithms']}")
     assert exit_code == 0, f"QGIS did not exit cleanly (exit code {exit_code}).\n{context}"
