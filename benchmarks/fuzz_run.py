@@ -62,7 +62,7 @@ def main() -> int:
         print(f"\n--- crash in {name}\n{trace}", file=sys.stderr)
     known = sum(test_fuzz.KNOWN_CRASHES.values())
     if known:
-        print(f"known crashes (held by xfail tests, not counted above): {known} "
+        print(f"known crashes (held by xfail tests; among the inputs, not the crashes): {known} "
               f"{dict(test_fuzz.KNOWN_CRASHES)}")
     for target in (test_fuzz.ImportTarget, test_fuzz.SpatialTarget, test_fuzz.SignedTarget):
         target.close()
