@@ -142,7 +142,7 @@ def list_layers(path: str | os.PathLike) -> list[str]:
 
     try:
         return list(fiona.listlayers(path))
-    except (FionaError, OSError) as exc:
+    except (FionaError, OSError, UnicodeDecodeError) as exc:  # a layer name not in UTF-8
         raise SpatialFileError(f"{path} could not be read as a GeoPackage: {exc}", path=path,
                                kind="unreadable") from exc
 
@@ -252,8 +252,8 @@ def _scan_geojson(path: str) -> tuple[bytes | None, dict[int, list[tuple[str, st
                 if isinstance(value, str) and re.search("[\udc80-\udcff]", key + value):
                     shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
                     bad.setdefault(index, []).append((key, shown))
-    except (ValueError, AttributeError, TypeError):
-        pass
+    except (ValueError, AttributeError, TypeError, RecursionError):  # nested past Python's
+        pass  # limit: then the byte offset is all the message can give
     if not bad:
         raise SpatialFileError(f"{path} is not UTF-8 text (byte {first}), as GeoJSON must be.",
                                path=path, kind="encoding")

@@ -163,36 +163,50 @@ def cell_text(value: object) -> str:
 
 
 def _read_xlsx(path: str, sheet: str | None) -> SourceTable:
-    import zipfile
+    name = os.path.basename(path)
+    try:
+        return _read_workbook(path, sheet)
+    except SubmissionFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see below
+        # A damaged workbook fails deep inside openpyxl, zlib or an XML parser, with
+        # whatever error the broken part happens to raise (found by fuzzing: XML syntax
+        # errors, zlib errors, TypeError from a bad attribute, RecursionError...).
+        raise SubmissionFileError(f"{name} is not a readable XLSX workbook: "
+                                  f"{type(exc).__name__}: {exc}", path=path,
+                                  kind="unreadable") from exc
 
+
+def _read_workbook(path: str, sheet: str | None) -> SourceTable:
     from openpyxl import load_workbook
 
     name = os.path.basename(path)
-    try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise SubmissionFileError(f"{name} is not a readable XLSX workbook: {exc}",
-                                  path=path, kind="unreadable") from exc
-    try:
-        if sheet is not None and sheet not in workbook.sheetnames:
-            raise SubmissionFileError(
-                f"{name} has no sheet {sheet!r} (its sheets: "
-                f"{', '.join(workbook.sheetnames)})", path=path, kind="unreadable",
-                value=sheet)
-        worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
-        rows = worksheet.iter_rows(values_only=True)
-        header = next(rows, None)
-        if not header or not any(c is not None for c in header):
-            raise SubmissionFileError(f"{name} [{worksheet.title}] has no header row",
-                                      path=path, kind="unreadable", line=1)
-        while header and header[-1] is None:  # trailing empty header cells
-            header = header[:-1]
-        columns = _checked_header([cell_text(c) for c in header], path)
-        table = SourceTable(path, worksheet.title if sheet is not None else None, columns)
-        for number, cells in enumerate(rows, start=2):
-            texts = [cell_text(c) for c in cells]
-            if any(texts):
-                table.rows.append(_row(number, columns, texts))
-        return table
-    finally:
-        workbook.close()
+    with open(path, "rb") as handle:  # ours to close, also when openpyxl fails half-way
+        workbook = load_workbook(handle, read_only=True, data_only=True)
+        try:
+            return _read_sheet(workbook, path, name, sheet)
+        finally:
+            workbook.close()
+
+
+def _read_sheet(workbook, path: str, name: str, sheet: str | None) -> SourceTable:
+    if sheet is not None and sheet not in workbook.sheetnames:
+        raise SubmissionFileError(
+            f"{name} has no sheet {sheet!r} (its sheets: "
+            f"{', '.join(workbook.sheetnames)})", path=path, kind="unreadable",
+            value=sheet)
+    worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
+    rows = worksheet.iter_rows(values_only=True)
+    header = next(rows, None)
+    if not header or not any(c is not None for c in header):
+        raise SubmissionFileError(f"{name} [{worksheet.title}] has no header row",
+                                  path=path, kind="unreadable", line=1)
+    while header and header[-1] is None:  # trailing empty header cells
+        header = header[:-1]
+    columns = _checked_header([cell_text(c) for c in header], path)
+    table = SourceTable(path, worksheet.title if sheet is not None else None, columns)
+    for number, cells in enumerate(rows, start=2):
+        texts = [cell_text(c) for c in cells]
+        if any(texts):
+            table.rows.append(_row(number, columns, texts))
+    return table

@@ -23,16 +23,13 @@ import shutil
 import sqlite3
 import tempfile
 import uuid
-import zlib
 from collections import Counter
 from pathlib import Path
-from xml.etree import ElementTree
 
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lxml.etree import XMLSyntaxError
 from submission_samples import (
     MAIN_COLUMNS,
     MAPPING_YAML,
@@ -743,8 +740,8 @@ def _edit_spatial_bytes(data: bytes, edit) -> bytes:
     return path.read_bytes()
 
 
-#: crashes the fuzzing found in code this file may not change; each has an xfail test
-KNOWN_SPATIAL_CRASHES = (RecursionError, UnicodeDecodeError)
+#: crashes found and not fixed yet (each with a strict xfail test); none left open
+KNOWN_SPATIAL_CRASHES: tuple[type[BaseException], ...] = ()
 
 
 def spatial_counts(store) -> dict[str, int]:
@@ -930,9 +927,8 @@ def _xlsx_mapping() -> FieldMapping:
 
 
 XLSX_MAPPING = _xlsx_mapping()
-#: crashes the fuzzing found in code this file may not change; each has an xfail test
-KNOWN_XLSX_CRASHES = (XMLSyntaxError, ElementTree.ParseError, zlib.error, EOFError,
-                      TypeError)
+#: crashes found and not fixed yet (each with a strict xfail test); none left open
+KNOWN_XLSX_CRASHES: tuple[type[BaseException], ...] = ()
 
 
 def _write_workbook(path: Path, main_rows, member_rows, rename=None) -> None:
@@ -1165,12 +1161,8 @@ def _broken_workbook(path: Path, how: str) -> Path:
     return path
 
 
-@pytest.mark.xfail(strict=True, raises=KNOWN_XLSX_CRASHES,
-                   reason="found by the XLSX fuzz: _read_xlsx lets lxml's XMLSyntaxError, "
-                   "ElementTree.ParseError, zlib.error and TypeError (an unknown attribute) "
-                   "out of "
-                   "import_submissions for a workbook with a broken part (it catches only "
-                   "OSError, BadZipFile, KeyError, ValueError, and only around load_workbook)")
+# Found by the XLSX fuzz: lxml's XMLSyntaxError, ElementTree.ParseError, zlib.error and
+# TypeError (an unknown attribute) escaped import_submissions from a broken workbook part.
 @pytest.mark.parametrize("how", ["content types", "sheet xml", "deflate", "attribute"])
 def test_a_workbook_with_a_broken_part_is_refused_not_crashed(tmp_path, how):
     store = SettlementStore.create(tmp_path / "own.sqlite", UTM_30N, actor="tester")
@@ -1179,16 +1171,16 @@ def test_a_workbook_with_a_broken_part_is_refused_not_crashed(tmp_path, how):
     before = table_counts(store)
     try:
         report = import_submissions(store, [path], XLSX_MAPPING, media_dir=tmp_path)
-        assert [p.kind for p in report.problems] == ["unreadable"]
+        # one problem per sheet the mapping reads from the file (main, members)
+        assert report.problems and {p.kind for p in report.problems} == {"unreadable"}
+        assert all(XLSX_NAME in p.reason for p in report.problems), report.problems
         assert not report.written and table_counts(store) == before
     finally:
         store.close()
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="found by the GeoJSON fuzz: spatial_files._scan_geojson runs "
-                   "json.loads on a file that is not UTF-8 and catches ValueError, "
-                   "AttributeError and TypeError, not RecursionError (deep nesting)")
+# Found by the GeoJSON fuzz: json.loads of a deeply nested file that is not UTF-8 raised
+# RecursionError out of read_spatial_file.
 def test_deeply_nested_geojson_that_is_not_utf8_is_refused_not_crashed(tmp_path):
     path = tmp_path / "nested.geojson"
     deep = "[" * 100_000 + "0" + "]" * 100_000
@@ -1199,10 +1191,8 @@ def test_deeply_nested_geojson_that_is_not_utf8_is_refused_not_crashed(tmp_path)
         read_spatial_file(path, UTM_30N)
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeDecodeError,
-                   reason="found by the GeoPackage fuzz: one byte of the file set to 0x80 "
-                   "makes fiona.listlayers raise UnicodeDecodeError (a layer name that is "
-                   "not UTF-8), which list_layers does not catch (FionaError, OSError only)")
+# Found by the GeoPackage fuzz: one byte set to 0x80 made fiona.listlayers raise
+# UnicodeDecodeError (a layer name not in UTF-8) out of list_layers.
 def test_a_geopackage_with_a_non_utf8_layer_name_is_refused_not_crashed(tmp_path):
     data = bytearray(BaseGeoPackage.get())
     data[int(len(data) * 0.61328125)] = 0x80
