@@ -16,17 +16,14 @@ from typing import Callable, Optional
 
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
     QGridLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -41,6 +38,7 @@ from ..qgis.i18n import tr
 from . import adjudication_forms as forms
 from .adjudication_forms import outcome_label, state_label
 from .sign_in_dialog import PROBLEM_STYLE, role_label, user_label
+from .tables import read_only_table
 
 DONE_STYLE = "color: #2b6e2b;"
 
@@ -109,15 +107,8 @@ class AdjudicationDialog(QDialog):
         self.who = QLabel()
         layout.addWidget(self.who)
         layout.addLayout(self._filters())
-        titles = column_titles()
-        self.table = QTableWidget(0, len(titles))
-        self.table.setHorizontalHeaderLabels(titles)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.ExtendedSelection)
-        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.table.verticalHeader().hide()
+        self.table = read_only_table(column_titles(), many=True)  # names are never cut
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeToContents)  # names are never cut
         header.setMaximumSectionSize(220)  # a long tenure label is elided, with a tip
         header.setStretchLastSection(True)
         self.table.horizontalHeaderItem(6).setToolTip(tr("Open objections"))

@@ -12,18 +12,14 @@ from typing import Optional
 
 from qgis.PyQt.QtCore import QDate
 from qgis.PyQt.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDateEdit,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -32,6 +28,7 @@ from ..core.adjudication import OBJECTION_OUTCOMES
 from ..qgis.display_list import block_text
 from ..qgis.i18n import tr
 from .sign_in_dialog import role_label
+from .tables import events_window
 
 
 def outcome_label(outcome: str) -> str:
@@ -170,26 +167,12 @@ def ask_display_to_print(parent, displays: list, preferred: set) -> Optional[str
 
 def history_dialog(parent, title: str, events: list[dict]) -> QDialog:
     """The adjudication events of one claim, oldest first, in a window of its own."""
-    dialog = QDialog(parent)
-    dialog.setWindowTitle(title)
-    layout = QVBoxLayout(dialog)
-    table = QTableWidget(len(events), 6)
-    table.setHorizontalHeaderLabels([tr("When (UTC)"), tr("From"), tr("To"), tr("By"),
-                                     tr("Role"), tr("Note")])
-    table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-    table.verticalHeader().hide()
-    for row, event in enumerate(events):
+    rows = []
+    for event in events:
         values = (event["changed_at"].replace("T", " ")[:19], state_label(event["from_state"]),
                   state_label(event["to_state"]), event["changed_by"],
                   role_label(event["role"]), event["note"] or "")
-        for column, value in enumerate(values):
-            table.setItem(row, column, QTableWidgetItem(value))
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-    table.horizontalHeader().setStretchLastSection(True)
-    layout.addWidget(QLabel(title if events else tr("No adjudication step yet.")))
-    layout.addWidget(table)
-    buttons = QDialogButtonBox(QDialogButtonBox.Close)
-    buttons.rejected.connect(dialog.reject)
-    layout.addWidget(buttons)
-    dialog.resize(920, 300)
-    return dialog
+        rows.append([(value, "") for value in values])
+    return events_window(parent, title, title if events else tr("No adjudication step yet."),
+                         [tr("When (UTC)"), tr("From"), tr("To"), tr("By"), tr("Role"),
+                          tr("Note")], rows, (920, 300))

@@ -17,18 +17,14 @@ from typing import Optional
 
 from qgis.core import QgsProject
 from qgis.PyQt.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
 )
 
@@ -41,6 +37,7 @@ from ..qgis.sources import CredentialsError, open_store
 from .adjudication_actions import store_key
 from .register_dialog import DONE_STYLE, confirm, event_label
 from .sign_in_dialog import PROBLEM_STYLE
+from .tables import events_window
 
 
 class RegisterActions:
@@ -250,29 +247,13 @@ class OfficeKeyDialog(QDialog):
 
 def history_dialog(parent, title: str, events: list[dict]) -> QDialog:
     """The register's events of one certificate, oldest first."""
-    dialog = QDialog(parent)
-    dialog.setWindowTitle(title)
-    layout = QVBoxLayout(dialog)
-    table = QTableWidget(len(events), 6)
-    table.setHorizontalHeaderLabels([tr("When (UTC)"), tr("Act"), tr("By"), tr("Reason"),
-                                     tr("Other certificate"), tr("PDF SHA-256")])
-    table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-    table.verticalHeader().hide()
-    for row, event in enumerate(events):
+    rows = []
+    for event in events:
         digest = event["pdf_sha256"] or ""
         values = (event["happened_at"].replace("T", " ")[:19], event_label(event["event"]),
-                  event["happened_by"], event["reason"] or "", event["other_number"] or "",
-                  f"{digest[:16]}…" if digest else "")
-        for column, value in enumerate(values):
-            item = QTableWidgetItem(value)
-            item.setToolTip(digest if column == 5 else value)
-            table.setItem(row, column, item)
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-    table.horizontalHeader().setStretchLastSection(True)
-    layout.addWidget(QLabel(title))
-    layout.addWidget(table)
-    buttons = QDialogButtonBox(QDialogButtonBox.Close)
-    buttons.rejected.connect(dialog.reject)
-    layout.addWidget(buttons)
-    dialog.resize(900, 260)
-    return dialog
+                  event["happened_by"], event["reason"] or "", event["other_number"] or "")
+        rows.append([(value, value) for value in values]
+                    + [(f"{digest[:16]}…" if digest else "", digest)])
+    return events_window(parent, title, title,
+                         [tr("When (UTC)"), tr("Act"), tr("By"), tr("Reason"),
+                          tr("Other certificate"), tr("PDF SHA-256")], rows, (900, 260))

@@ -25,7 +25,6 @@ from qgis.core import QgsProject
 from qgis.PyQt.QtCore import QEvent, Qt
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -36,7 +35,6 @@ from qgis.PyQt.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -55,6 +53,7 @@ from ..qgis.certificate_layout import (
 from ..qgis.i18n import tr
 from .adjudication_forms import ask, text_box
 from .sign_in_dialog import PROBLEM_STYLE, role_label, user_label
+from .tables import read_only_table
 
 DONE_STYLE = "color: #2b6e2b;"
 STATUS_COLOURS = {"valid": "#2b6e2b", "revoked": "#a94442", "superseded": "#8a5a00"}
@@ -176,15 +175,8 @@ class RegisterDialog(QDialog):
         self.who = QLabel()
         layout.addWidget(self.who)
         layout.addLayout(self._filters())
-        titles = column_titles()
-        self.table = QTableWidget(0, len(titles))
-        self.table.setHorizontalHeaderLabels(titles)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.table.verticalHeader().hide()
+        self.table = read_only_table(column_titles())
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.Stretch)  # many holders: elided, with a tip
         self.table.itemSelectionChanged.connect(self._update_buttons)
         layout.addWidget(self.table, 1)
