@@ -65,7 +65,20 @@ def share(value: str, *, column: str) -> tuple[int, int]:
         raise SubmissionValueError(
             f"{column}: {value!r} is not a share between 0 and 1 (write it 1/2, 1/3 or 1)",
             kind="bad_number", field=column, value=value)
+    if fraction.denominator > MAX_SHARE_DENOMINATOR:
+        # a spreadsheet's 0.333333333333 is 1/3; a share finer than a millionth is not
+        # a share anyone holds (and its terms would not fit the store's integers)
+        near = fraction.limit_denominator(1000)
+        if near == 0 or abs(near - fraction) > Fraction(1, 10**9):
+            raise SubmissionValueError(
+                f"{column}: {value!r} is too fine a share to hold exactly (write it as a "
+                "fraction such as 1/3)", kind="bad_number", field=column, value=value)
+        fraction = near
     return fraction.numerator, fraction.denominator
+
+
+#: the finest share an answer may give (the store's rule allows up to 10**9)
+MAX_SHARE_DENOMINATOR = 10**6
 
 
 def readable_format(fmt: str) -> str:

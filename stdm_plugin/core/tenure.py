@@ -9,6 +9,10 @@ from .model import SocialTenure
 from .parties import parse_iso_date
 from .records import RecordRepository, json_list, require
 
+#: the largest share denominator: a billionth is finer than any real share, and the
+#: terms must fit the databases' 64-bit integers
+MAX_DENOMINATOR = 10**9
+
 
 class TenureRepository(RecordRepository):
     table = "social_tenure"
@@ -25,10 +29,10 @@ class TenureRepository(RecordRepository):
         self.store.lookups.check(table, "tenure_type", record.tenure_type, record_id=rid,
                                  required=True)
         n, d = record.share_numerator, record.share_denominator
-        require(isinstance(n, int) and isinstance(d, int) and 0 < n <= d,
-                f"The share must be a fraction between 0 and 1 (numerator {n!r}, "
-                f"denominator {d!r})", table=table, field="share_numerator",
-                value=f"{n}/{d}", record_id=rid)
+        require(isinstance(n, int) and isinstance(d, int) and 0 < n <= d <= MAX_DENOMINATOR,
+                f"The share must be a fraction between 0 and 1 whose denominator is at most "
+                f"1,000,000,000 (numerator {n!r}, denominator {d!r})", table=table,
+                field="share_numerator", value=f"{n}/{d}", record_id=rid)
         parse_iso_date(record.start_date, table=table, field="start_date", record_id=rid)
 
     def _prepare_batch(self, records: list[SocialTenure]) -> None:  # type: ignore[override]

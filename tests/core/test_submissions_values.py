@@ -96,3 +96,19 @@ def test_dates_numbers_shares_and_keys():
     assert instance_id("464423ec-b7a0-4924-b3e4-ce85bb6a5286") == (
         "uuid:464423ec-b7a0-4924-b3e4-ce85bb6a5286")
     assert instance_id("uuid:464423ec-b7a0-4924-b3e4-ce85bb6a5286").count("uuid:") == 1
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("0.333333333333", (1, 3)),  # a spreadsheet's third
+    ("0.25", (1, 4)),
+    ("0.1234", (617, 5000)),
+])
+def test_a_decimal_share_becomes_the_fraction_it_writes(text, expected):
+    assert share(text, column="share") == expected
+
+
+@pytest.mark.parametrize("text", ["2.321888084919493e-144", "0.1234567891234"])
+def test_a_share_too_fine_to_hold_is_refused(text):
+    """Found by the XLSX fuzz: the exact fraction of 2.3e-144 overflowed SQLite's integers."""
+    with pytest.raises(SubmissionValueError, match="too fine a share"):
+        share(text, column="share")

@@ -135,3 +135,14 @@ def test_edits_outside_the_plugin_are_stamped_and_audited(store, parcel, person,
                          "ORDER BY id", (claim_.id,))
     assert log == [{"action": "insert", "changed_by": "tester"},
                    {"action": "update", "changed_by": "qgis-user"}]
+
+
+def test_a_share_beyond_a_billionth_is_refused(store, parcel, person):
+    """Its terms would not fit the database's 64-bit integers (found by fuzzing)."""
+    from stdm_plugin.core import SocialTenure, ValidationError
+
+    with pytest.raises(ValidationError, match="denominator is at most 1,000,000,000"):
+        store.tenure.add(SocialTenure(party_id=person.id, spatial_unit_id=parcel.id,
+                                      tenure_type="owner", share_numerator=1,
+                                      share_denominator=2**70))
+    assert store.tenure.on_spatial_unit(parcel.id) == []
