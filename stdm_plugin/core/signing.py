@@ -274,10 +274,18 @@ class Verification:
     number: str | None = None
     superseded_by: str | None = None
     certificate: "Certificate | None" = None
+    #: for "forged": which check failed, one of FORGED_REASONS
+    reason: str | None = None
 
     @property
     def is_valid(self) -> bool:
         return self.status == "valid"
+
+
+#: why a code is forged: a key the office never had, a signature that does not match,
+#: a number the register lacks, content other than the register's, a register edited
+FORGED_REASONS = ("unknown_key", "bad_signature", "not_in_register", "hash_mismatch",
+                  "register_tampered")
 
 
 def verify_payload(store: "SettlementStore", payload_text: object) -> Verification:
@@ -290,23 +298,25 @@ def verify_payload(store: "SettlementStore", payload_text: object) -> Verificati
     key = office_key(store, parsed.key_id)
     if key is None:
         return Verification("forged", f"Certificate {number} was signed with a key this "
-                            "office never had: it was not issued here.", number)
+                            "office never had: it was not issued here.", number,
+                            reason="unknown_key")
     if not _signature_ok(key.public_key, parsed):
         return Verification("forged", f"The signature of certificate {number} does not "
-                            "match its content: the code was altered or made up.", number)
+                            "match its content: the code was altered or made up.", number,
+                            reason="bad_signature")
     cert = store.certificates.by_number(number)
     if cert is None:
         return Verification("forged", f"The signature is the office's, but the register has "
                             f"no certificate {number}: report it, the office key may have "
-                            "been misused.", number)
+                            "been misused.", number, reason="not_in_register")
     if cert.snapshot_sha256 != parsed.snapshot_sha256 or cert.key_id != parsed.key_id:
         return Verification("forged", f"The signature is the office's, but what it certifies "
                             f"differs from certificate {number} in the register.", number,
-                            certificate=cert)
+                            certificate=cert, reason="hash_mismatch")
     if hashlib.sha256(cert.snapshot.encode("utf-8")).hexdigest() != cert.snapshot_sha256:
         return Verification("forged", f"Register tampered: the recorded content of "
                             f"certificate {number} no longer matches its digest.", number,
-                            certificate=cert)
+                            certificate=cert, reason="register_tampered")
     return _status(store, cert)
 
 

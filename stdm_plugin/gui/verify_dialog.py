@@ -40,7 +40,6 @@ from ..core.certificates import certificate_history
 from ..core.signing import (
     MalformedPayloadError,
     OfficeKey,
-    Verification,
     key_id_of,
     office_key,
     parse_payload,
@@ -105,7 +104,7 @@ def check_against_register(store, text: str, lang: str = "en") -> CheckResult:
         return CheckResult("malformed", found.details, ((tr("Read"), preview(text)),))
     if found.status == "forged":
         return CheckResult("forged", found.details, (
-            (tr("Problem"), forged_label(forged_kind(store, text, found))),
+            (tr("Problem"), forged_label(found.reason or "")),
             (tr("Number in the code"), found.number or "")))
     cert = found.certificate
     if cert is None or found.status not in ("valid", "revoked", "superseded"):
@@ -129,20 +128,6 @@ def check_against_register(store, text: str, lang: str = "en") -> CheckResult:
                      (tr("Superseded"), event["happened_at"][:10]),
                      (tr("Reason"), event["reason"] or "")]
     return CheckResult(found.status, found.details, tuple(facts))
-
-
-def forged_kind(store, text: str, found: Verification) -> str:
-    """Which of the core's checks failed, to name it (the core decided it is forged)."""
-    parsed = parse_payload(text)
-    key = office_key(store, parsed.key_id)
-    if key is None:
-        return "unknown_key"
-    cert = found.certificate
-    if cert is None:
-        return "not_in_register" if verify_signature(key.public_key, text) else "bad_signature"
-    if cert.snapshot_sha256 != parsed.snapshot_sha256 or cert.key_id != parsed.key_id:
-        return "hash_mismatch"
-    return "register_tampered"
 
 
 def parcel_text(content: dict) -> str:

@@ -99,6 +99,8 @@ def test_one_changed_character_is_forged(store, issued):
     for forged in (number_changed, digest_changed, signature_changed):
         checked = verify_payload(store, forged)
         assert checked.status == "forged", forged
+        assert checked.reason in ("bad_signature", "unknown_key", "not_in_register",
+                                  "hash_mismatch"), forged
         assert "does not match its content" in checked.details
     key_changed = with_part(payload, 3, lambda k: k[:3] + ("0" if k[3] != "0" else "1") + k[4:])
     assert "never had" in verify_payload(store, key_changed).details
@@ -114,6 +116,7 @@ def test_another_office_key_is_forged(new_store, tmp_path):
     _, counterfeit = sign(theirs, active_office_key(theirs), cert.number, cert.snapshot_sha256)
     checked = verify_payload(ours, counterfeit)
     assert checked.status == "forged" and "never had" in checked.details
+    assert checked.reason == "unknown_key"
     assert verify_payload(theirs, issued.qr_payload).status == "forged"
     ours_public = active_office_key(ours).public_key
     assert verify_signature(ours_public, issued.qr_payload)
@@ -128,10 +131,12 @@ def test_right_signature_over_the_wrong_content_is_forged(store, issued):
     _, unknown_number = sign(store, key, "KOU-2026-000777", cert.snapshot_sha256)
     checked = verify_payload(store, unknown_number)
     assert checked.status == "forged" and "no certificate KOU-2026-000777" in checked.details
+    assert checked.reason == "not_in_register"
     other_content = hashlib.sha256(b"another parcel").hexdigest()
     _, changed_content = sign(store, key, cert.number, other_content)
     checked = verify_payload(store, changed_content)
     assert checked.status == "forged" and "differs from certificate" in checked.details
+    assert checked.reason == "hash_mismatch"
 
 
 def test_tampered_register_is_forged(store, issued):
@@ -151,6 +156,7 @@ def test_tampered_register_is_forged(store, issued):
         store.db.execute("UPDATE certificate SET snapshot = ? WHERE id = ?", (changed, cert.id))
     checked = verify_payload(store, issued.qr_payload)
     assert checked.status == "forged" and checked.details.startswith("Register tampered")
+    assert checked.reason == "register_tampered"
 
 
 # --- keys and offline checks ---------------------------------------------------------------
