@@ -1,12 +1,22 @@
-"""The plugin's consistency check, backup and restore, driven without their dialogs."""
+"""The plugin's consistency check, backup and restore, driven without their dialogs.
+
+The menu actions run as QgsTasks through QGIS's task manager; tests wait for
+them by processing events (never ``waitForFinished``: finished() must run on
+the main thread). The inline methods for scripts are tested too.
+"""
 import csv
 import os
 import sqlite3
+import threading
+import time
 
-from qgis.core import Qgis, QgsProject
+from qgis.core import Qgis, QgsApplication, QgsProject
 
 from stdm_plugin.core.consistency import ORPHAN
-from stdm_plugin.core.store import utc_now
+from stdm_plugin.core.store import SettlementStore, utc_now
+from stdm_plugin.gui import store_safety
+from stdm_plugin.qgis import safety_tasks
+from stdm_plugin.qgis.safety_tasks import BackupTask, ConsistencyCheckTask, RestoreTask
 from stdm_plugin.qgis.sources import source_of_layer
 
 
@@ -16,6 +26,26 @@ def messages(iface, level):
 
 def shown_path():
     return source_of_layer(QgsProject.instance().mapLayersByName("Parcels")[0]).path
+
+
+def wait_for(plugin, task, seconds=60):
+    """Until the task manager has run ``task`` and the plugin has its outcome."""
+    assert task is not None and plugin.safety_task is task
+    deadline = time.monotonic() + seconds
+    while plugin.safety_task is not None:
+        QgsApplication.processEvents()
+        assert time.monotonic() < deadline, "the task did not finish"
+        time.sleep(0.01)
+    QgsApplication.processEvents()
+
+
+def spoil_party_link(store):
+    """An edit made outside the plugin: a claim now names a retired party."""
+    con = sqlite3.connect(store.path)
+    con.execute("UPDATE party SET end_lifespan_version = ? WHERE id = ?",
+                (utc_now(), store.info["awa"].id))
+    con.commit()
+    con.close()
 
 
 def test_check_of_a_consistent_store(plugin, qgis_iface, filled_store):
@@ -91,3 +121,169 @@ def test_backup_never_overwrites(plugin, qgis_iface, filled_store, tmp_path):
     assert plugin.backup_store_to(str(existing), filled_store.path) is None
     assert any("already exists" in m for m in messages(qgis_iface, Qgis.Critical))
     assert existing.read_bytes() == b"an older backup"
+
+
+# --- the same work through the tasks the menu actions start ----------------------------
+def test_check_task_reports_problems_and_hands_the_report_on(plugin, qgis_iface,
+                                                              filled_store):
+    assert plugin.show_store(filled_store.path)
+    spoil_party_link(filled_store)
+    handed = []
+    task = plugin.start_check(then=handed.append)
+    assert isinstance(task, ConsistencyCheckTask)
+    wait_for(plugin, task)
+    assert [f.kind for f in handed[0].findings] == [ORPHAN]
+    assert any("1 problem(s) found in settlement.sqlite" in m
+               and "references to missing or retired records: 1" in m
+               for m in messages(qgis_iface, Qgis.Warning))
+    assert messages(qgis_iface, Qgis.Critical) == []
+
+
+def test_check_menu_action_offers_the_csv(plugin, qgis_iface, filled_store, tmp_path,
+                                          monkeypatch):
+    assert plugin.show_store(filled_store.path)
+    spoil_party_link(filled_store)
+    path = str(tmp_path / "findings.csv")
+    monkeypatch.setattr(store_safety.QMessageBox, "question",
+                        lambda *args: store_safety.QMessageBox.Yes)
+    monkeypatch.setattr(store_safety.QFileDialog, "getSaveFileName",
+                        lambda *args: (path, ""))
+    plugin.check_consistency()
+    wait_for(plugin, plugin.safety_task)
+    with open(path, newline="", encoding="utf-8") as handle:
+        assert [row["kind"] for row in csv.DictReader(handle)] == [ORPHAN]
+    assert any("Saved 1 finding(s)" in m for m in messages(qgis_iface, Qgis.Success))
+
+
+def test_backup_and_restore_tasks_show_the_restored_store(plugin, qgis_iface, filled_store,
+                                                          tmp_path):
+    assert plugin.show_store(filled_store.path)
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    task = plugin.start_backup(str(backups))
+    assert isinstance(task, BackupTask)
+    wait_for(plugin, task)
+    [written] = list(backups.iterdir())
+    assert written.suffix == ".zip"
+    assert any(f"Backed up the settlement store to {written}" in m
+               for m in messages(qgis_iface, Qgis.Success))
+    QgsProject.instance().clear()
+    target = str(tmp_path / "restored.sqlite")
+    task = plugin.start_restore(str(written), target)
+    assert isinstance(task, RestoreTask)
+    wait_for(plugin, task)
+    assert shown_path() == target
+    assert QgsProject.instance().mapLayersByName("Parcels")[0].featureCount() == 2
+    assert any(f"Restored {target} from {written}" in m
+               for m in messages(qgis_iface, Qgis.Success))
+    assert messages(qgis_iface, Qgis.Critical) == []
+    task = plugin.start_check()
+    wait_for(plugin, task)
+    assert any("No problems found in restored.sqlite." in m
+               for m in messages(qgis_iface, Qgis.Success))
+
+
+def test_backup_menu_action_runs_the_task(plugin, qgis_iface, filled_store, tmp_path,
+                                          monkeypatch):
+    assert plugin.show_store(filled_store.path)
+    target = tmp_path / "menu.zip"
+    monkeypatch.setattr(store_safety.QFileDialog, "getSaveFileName",
+                        lambda *args: (str(target), ""))
+    plugin.back_up_store()
+    wait_for(plugin, plugin.safety_task)
+    assert target.is_file()
+    assert any(str(target) in m for m in messages(qgis_iface, Qgis.Success))
+
+
+def test_backup_cancelled_before_it_writes_leaves_no_zip(plugin, qgis_iface, filled_store,
+                                                         tmp_path, monkeypatch):
+    opening, cancelled = threading.Event(), threading.Event()
+    real_open = SettlementStore.open
+
+    def slow_open(path, *args, **kwargs):  # holds the worker until Cancel was pressed
+        opening.set()
+        assert cancelled.wait(30)
+        return real_open(path, *args, **kwargs)
+
+    written = []
+    monkeypatch.setattr(SettlementStore, "open", slow_open)
+    monkeypatch.setattr(safety_tasks, "backup_store", lambda *args: written.append(args))
+    task = plugin.start_backup(str(tmp_path / "b.zip"), filled_store.path)
+    deadline = time.monotonic() + 30
+    while not opening.is_set():
+        QgsApplication.processEvents()
+        assert time.monotonic() < deadline
+    task.cancel()
+    cancelled.set()
+    wait_for(plugin, task)
+    assert written == []
+    assert all(p.name.startswith("settlement.sqlite") for p in tmp_path.iterdir())
+    assert any("The backup of settlement.sqlite was cancelled; no backup was written." in m
+               for m in messages(qgis_iface, Qgis.Warning))
+    assert messages(qgis_iface, Qgis.Success) == []
+
+
+def test_cancel_pressed_while_the_zip_is_written_removes_it(plugin, qgis_iface,
+                                                            filled_store, tmp_path,
+                                                            monkeypatch):
+    real_backup = safety_tasks.backup_store
+
+    def backup_then_cancel(store, target):
+        written = real_backup(store, target)
+        assert written.is_file()
+        plugin.safety_task.cancel()  # as if pressed during the write
+        return written
+
+    monkeypatch.setattr(safety_tasks, "backup_store", backup_then_cancel)
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    task = plugin.start_backup(str(backups), filled_store.path)
+    wait_for(plugin, task)
+    assert list(backups.iterdir()) == []
+    assert any("no backup was written" in m for m in messages(qgis_iface, Qgis.Warning))
+
+
+def test_restore_cancelled_leaves_no_store(plugin, qgis_iface, filled_store, tmp_path,
+                                           monkeypatch):
+    written = plugin.backup_store_to(str(tmp_path / "b.zip"), filled_store.path)
+    real_restore = safety_tasks.restore_store
+
+    def restore_then_cancel(backup, target):
+        restored = real_restore(backup, target)
+        plugin.safety_task.cancel()  # as if pressed during the unpacking
+        return restored
+
+    monkeypatch.setattr(safety_tasks, "restore_store", restore_then_cancel)
+    target = tmp_path / "restored.sqlite"
+    task = plugin.start_restore(str(written), str(target))
+    wait_for(plugin, task)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("restored.sqlite")]
+    assert QgsProject.instance().mapLayers() == {}
+    assert any("The restore of" in m and "was cancelled; no store was written." in m
+               for m in messages(qgis_iface, Qgis.Warning))
+
+
+def test_task_failures_reach_the_message_bar(plugin, qgis_iface, filled_store, tmp_path):
+    existing = tmp_path / "b.zip"
+    existing.write_bytes(b"an older backup")
+    wait_for(plugin, plugin.start_backup(str(existing), filled_store.path))
+    assert existing.read_bytes() == b"an older backup"
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(b"not a zip")
+    wait_for(plugin, plugin.start_restore(str(cut), str(tmp_path / "restored.sqlite")))
+    critical = messages(qgis_iface, Qgis.Critical)
+    assert any("The backup was not made" in m and "already exists" in m for m in critical)
+    assert any("The backup was not restored" in m and "not a readable backup" in m
+               for m in critical)
+    assert not (tmp_path / "restored.sqlite").exists()
+    assert plugin.start_check() is None  # no store shown
+    assert any("Show a settlement store" in m for m in messages(qgis_iface, Qgis.Critical))
+
+
+def test_one_safety_task_at_a_time(plugin, qgis_iface, filled_store, tmp_path):
+    assert plugin.show_store(filled_store.path)
+    task = plugin.start_check()
+    assert plugin.start_backup(str(tmp_path), filled_store.path) is None
+    assert any("is running" in m for m in messages(qgis_iface, Qgis.Warning))
+    wait_for(plugin, task)
+    assert plugin.safety_task is None
