@@ -136,6 +136,8 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
             self.import_task.cancel()  # rolls back: the store stays as it was
         if self.issue_task is not None:
             self.issue_task.cancel()  # stops between certificates; those issued stay
+        if self.safety_task is not None:
+            self.safety_task.cancel()  # a cancelled backup or restore leaves no file
         if self.issue_report_dialog is not None:
             self.issue_report_dialog.close()
         if self.report_dialog is not None:
