@@ -288,6 +288,7 @@ def _issue(store: "SettlementStore", user: "User", key: OfficeKey, parcel_id: st
     signature, payload = sign(store, key, number, digest)
     sheet = certificate_sheet(store, json.loads(snapshot), payload, work,
                               extra={"print_number": 1})
+    output.refuse_to_replace(f"{sheet.file_stem}.pdf")
     pdf_sha256 = output.render(render, sheet)
     cert = store.certificates.add(Certificate(
         series=series, seq=seq, number=number, spatial_unit_id=parcel_id, snapshot=snapshot,
@@ -370,6 +371,13 @@ class _PendingPdf:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
         return digest.hexdigest()
+
+    def refuse_to_replace(self, name: str) -> None:
+        """A certificate's file is never written over (another store's, an older run's)."""
+        final = os.path.join(self.out_dir, name)
+        if os.path.exists(final):
+            raise StdmError(f"{final} already exists; issue into another folder (nothing "
+                            "was numbered).")
 
     def publish(self, name: str) -> str:
         final = os.path.join(self.out_dir, name)

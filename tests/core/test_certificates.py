@@ -46,6 +46,7 @@ from stdm_plugin.core.errors import (
     CertificateRefusedError,
     CertificateStatusError,
     PermissionDeniedError,
+    StdmError,
 )
 from stdm_plugin.core.signing import (
     OfficeKeyError,
@@ -301,6 +302,21 @@ def test_render_failure_numbers_nothing_and_leaves_no_file(people, out):
         issue_certificate(store, unit.id, writes_nothing, out, today=TODAY)
     assert issue_certificate(store, unit.id, FakeRender(), out,
                              today=TODAY).number == "KOU-2026-000001"
+
+
+def test_an_existing_file_of_the_same_name_is_never_replaced(people, out):
+    """Another store's certificate (or an older run's) in the folder stays as it was."""
+    store = people
+    [unit] = approved_parcels_for_test(store, 1)
+    os.makedirs(out)
+    other = os.path.join(out, "KOU-2026-000001.pdf")
+    with open(other, "wb") as handle:
+        handle.write(b"%PDF-1.4 another store's certificate")
+    with pytest.raises(StdmError, match="already exists; issue into another folder"):
+        issue_certificate(store, unit.id, FakeRender(), out, today=TODAY)
+    assert counts(store) == (0, 0)
+    assert pdfs_in(out) == ["KOU-2026-000001.pdf"]
+    assert open(other, "rb").read() == b"%PDF-1.4 another store's certificate"
 
 
 # --- roles and keys ------------------------------------------------------------------------
