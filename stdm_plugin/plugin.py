@@ -75,6 +75,8 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
         self.menu.setObjectName("stdmMenu")
         self.toolbar = self.iface.addToolBar(tr("STDM"))
         self.toolbar.setObjectName("stdmToolbar")
+        group_starts = (self.enumerate_household, self.check_consistency, self.sign_in_user,
+                        self.check_geometry_of_store)
         for text, slot, tip, on_toolbar in (
             (tr("New settlement store…"), self.new_store,
              tr("Create a SpatiaLite settlement store and show it in this project"), True),
@@ -111,6 +113,8 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
             *self.register_menu_entries(),
             *self.cadastre_menu_entries(),
         ):
+            if slot in group_starts:  # the menu reads in groups: stores, enumeration,
+                self.menu.addSeparator()  # safety, adjudication and certificates, cadastre
             action = QAction(icon, text, self.iface.mainWindow())
             action.setStatusTip(tip)
             action.triggered.connect(slot)

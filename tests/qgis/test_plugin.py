@@ -10,7 +10,11 @@ def critical(iface):
 
 
 def test_menu_and_toolbar_actions(plugin, qgis_iface):
-    texts = [a.text() for a in plugin.menu.actions()]
+    entries = plugin.menu.actions()
+    texts = [a.text() for a in entries if not a.isSeparator()]
+    groups = [i for i, a in enumerate(entries) if a.isSeparator()]
+    assert [entries[i + 1].text() for i in groups] == [
+        "Enumerate household…", "Check store consistency…", "Sign in…", "Check geometry…"]
     assert texts == ["New settlement store…", "Open settlement store…",
                      "New settlement store on PostGIS…", "Open settlement store on PostGIS…",
                      "Publish settlement store to PostGIS…", "Enumerate household…",
