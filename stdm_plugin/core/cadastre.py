@@ -14,7 +14,6 @@ nothing to the store.
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 import time
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 from .crs import area_calculator
 from .errors import SpatialFileError, StdmError, ValidationError
 from .model import SpatialUnit
+from .report_csv import write_report_csv
 from .spatial_files import ERROR, WARNING, FeatureProblem, SpatialFeature, read_spatial_file
 
 if TYPE_CHECKING:
@@ -44,12 +44,8 @@ PARCEL_COLUMNS = ("side", "status", "parcel", "record_id", "fid", "area_m2", "pa
 
 def write_problems_csv(path: str, problems: Iterable[FeatureProblem]) -> None:
     """Problems as a CSV a spreadsheet opens (UTF-8 with a byte-order mark)."""
-    with open(path, "w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(PROBLEM_COLUMNS)
-        for p in problems:
-            writer.writerow(["" if getattr(p, c) is None else getattr(p, c)
-                             for c in PROBLEM_COLUMNS])
+    write_report_csv(path, PROBLEM_COLUMNS,
+                     ([getattr(p, c) for c in PROBLEM_COLUMNS] for p in problems))
 
 
 # --- structures -------------------------------------------------------------------------
@@ -282,15 +278,15 @@ class Reconciliation:
         """One line per parcel; with a WKT column QGIS can open as a layer."""
         from shapely import wkb
 
-        with open(path, "w", encoding="utf-8-sig", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow([*PARCEL_COLUMNS, *(("wkt",) if with_geometry else ())])
+        def rows():
             for parcel in self.parcels:
                 row = parcel.row()
-                values = ["" if row[c] is None else row[c] for c in PARCEL_COLUMNS]
+                values = [row[c] for c in PARCEL_COLUMNS]
                 if with_geometry:
                     values.append(wkb.loads(parcel.geometry_wkb).wkt)
-                writer.writerow(values)
+                yield values
+
+        write_report_csv(path, [*PARCEL_COLUMNS, *(("wkt",) if with_geometry else ())], rows())
 
 
 def reconcile(store: "SettlementStore", path: str | os.PathLike,

@@ -7,13 +7,13 @@ issued and is in the report.
 """
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from .certificates import IssuedCertificate, Render, issue_certificate, signing_key
 from .errors import CertificateRefusedError
 from .records import json_list
+from .report_csv import write_report_csv
 from .users import require_permission
 
 if TYPE_CHECKING:
@@ -45,18 +45,14 @@ class BatchReport:
 
     def to_csv(self, path: str) -> None:
         """One row per parcel, for a spreadsheet (UTF-8 with a byte-order mark)."""
-        with open(path, "w", encoding="utf-8-sig", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(CSV_COLUMNS)
-            for item in self.issued:
-                writer.writerow([item.parcel_code, "issued", item.number, item.pdf_path,
-                                 item.pdf_sha256, ""])
-            for code, reasons in self.refused.items():
-                writer.writerow([code, "refused", "", "", "", " ".join(reasons)])
-            for code, error in self.failed.items():
-                writer.writerow([code, "failed", "", "", "", error])
-            for code in self.not_attempted:
-                writer.writerow([code, "not attempted", "", "", "", "the batch was cancelled"])
+        rows = [*((i.parcel_code, "issued", i.number, i.pdf_path, i.pdf_sha256, "")
+                  for i in self.issued),
+                *((code, "refused", "", "", "", " ".join(reasons))
+                  for code, reasons in self.refused.items()),
+                *((code, "failed", "", "", "", error) for code, error in self.failed.items()),
+                *((code, "not attempted", "", "", "", "the batch was cancelled")
+                  for code in self.not_attempted)]
+        write_report_csv(path, CSV_COLUMNS, rows)
 
 
 def issue_batch(store: "SettlementStore", parcel_ids: list[str], render: Render, out_dir: str,

@@ -16,16 +16,15 @@ no page-level equivalent that a client can run).
 """
 from __future__ import annotations
 
-import csv
 import os
 import sqlite3
-import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from .errors import StdmError
+from .report_csv import write_report_csv
 
 if TYPE_CHECKING:
     from .store import SettlementStore
@@ -93,22 +92,8 @@ class ConsistencyReport:
 
     def write_csv(self, path: str | os.PathLike) -> str:
         """Write the findings as CSV (UTF-8, one row each); written whole or not at all."""
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, partial = tempfile.mkstemp(dir=folder, prefix=".consistency-", suffix=".csv")
-        try:
-            with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(CSV_COLUMNS)
-                for finding in self.findings:
-                    writer.writerow([finding.kind, finding.table or "", finding.record_id or "",
-                                     finding.detail])
-            os.replace(partial, path)
-        except BaseException:
-            if os.path.exists(partial):
-                os.remove(partial)
-            raise
-        return path
+        return write_report_csv(path, CSV_COLUMNS, (
+            (f.kind, f.table, f.record_id, f.detail) for f in self.findings), bom=False)
 
 
 @dataclass(frozen=True)

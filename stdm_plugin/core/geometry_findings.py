@@ -7,14 +7,13 @@ outside the boundary...), as shapely objects and as WKB for QGIS.
 """
 from __future__ import annotations
 
-import csv
 import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import StdmError
+from .report_csv import write_report_csv
 
 INVALID = "invalid_geometry"
 OVERLAP = "overlap"
@@ -108,25 +107,11 @@ class GeometryReport:
 
     def write_csv(self, path: str | os.PathLike) -> str:
         """The findings as CSV (UTF-8, WKT geometry); written whole or not at all."""
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, partial = tempfile.mkstemp(dir=folder, prefix=".geometry-check-", suffix=".csv")
-        try:
-            with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(CSV_COLUMNS)
-                for f in self.findings:
-                    area = "" if f.area_m2 is None else f"{f.area_m2:.2f}"
-                    writer.writerow([
-                        f.kind, f.table, ";".join(f.record_ids), ";".join(f.record_codes), area,
-                        f"{f.location.x:.3f}", f"{f.location.y:.3f}", f.message,
-                        "" if f.geometry is None else f.geometry.wkt])
-            os.replace(partial, path)
-        except BaseException:
-            if os.path.exists(partial):
-                os.remove(partial)
-            raise
-        return path
+        return write_report_csv(path, CSV_COLUMNS, (
+            (f.kind, f.table, ";".join(f.record_ids), ";".join(f.record_codes),
+             "" if f.area_m2 is None else f"{f.area_m2:.2f}", f"{f.location.x:.3f}",
+             f"{f.location.y:.3f}", f.message, "" if f.geometry is None else f.geometry.wkt)
+            for f in self.findings), bom=False)
 
 
 def listed(codes: list[str] | tuple[str, ...]) -> str:

@@ -7,9 +7,10 @@ in the export without reading code or logs.
 """
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from typing import Optional
+
+from .report_csv import write_report_csv
 
 #: what each kind of problem means, for the dialog's legend
 PROBLEM_KINDS = {
@@ -107,9 +108,5 @@ class ImportReport:
 
     def write_csv(self, path: str) -> None:
         """The problems as a CSV a spreadsheet opens (UTF-8 with a byte-order mark)."""
-        with open(path, "w", encoding="utf-8-sig", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(CSV_COLUMNS)
-            for problem in self.problems:
-                writer.writerow(["" if getattr(problem, c) is None else getattr(problem, c)
-                                 for c in CSV_COLUMNS])
+        write_report_csv(path, CSV_COLUMNS,
+                         ([getattr(p, c) for c in CSV_COLUMNS] for p in self.problems))
