@@ -219,3 +219,22 @@ class ExportError(StdmError):
 
 class ExportTargetExistsError(ExportError):
     """The export would overwrite files that are already there (and overwrite was not asked)."""
+
+
+class FieldPackageError(StdmError):
+    """A field package that cannot be made or merged; nothing was written.
+
+    ``kind`` says why, for the GUI and tests: ``area``, ``target_exists``,
+    ``not_a_package``, ``corrupt``, ``other_store``, ``unknown_base``,
+    ``older_schema``, ``newer_schema``, ``unresolved``, ``conflict_choice``,
+    ``rule``, ``document``, ``stale``.
+    """
+
+    def __init__(self, message: str, *, kind: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.path = path
+
+
+class PackageCancelledError(StdmError):
+    """The caller asked to stop cutting or merging a package; nothing was written."""

@@ -35,6 +35,7 @@ VERSIONED_TABLES: dict[str, tuple[str, ...]] = {
     "public_display": (),
     "objection": (),
     "certificate": (),
+    "field_package": (),
 }
 #: the versioned tables schema 1 made (the ones schema 3 gave a row version)
 V1_TABLES = ("settlement", "party", "spatial_unit", "social_tenure", "supporting_document",
@@ -347,6 +348,78 @@ def _v6_parcel_lineage(db: Backend, srid: int) -> None:
     db.create_append_only_rules(LINEAGE_TABLES)
 
 
+def _v7_field_packages(db: Backend, srid: int) -> None:
+    """Field packages: what was cut for which team, and where each record came from.
+
+    A field package is a copy of part of the store that a team edits
+    offline. The store keeps a register of the packages it cut, with one
+    fingerprint per record as it was at the cut (``field_package_base``),
+    so that a returned package can be told apart from edits made since in
+    the office, and a package cut from another store, or from a state this
+    store no longer has, is refused. Every merge, and every conflict with
+    both of its versions and how it was resolved, is kept in append-only
+    registers. Records carry their provenance: the team, device,
+    enumerator and package they came from, and when.
+    """
+    for table in PROVENANCE_TABLES:
+        for column in PROVENANCE_COLUMNS:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+    db.execute("CREATE INDEX party_id_document_idx ON party (id_document_number)")
+    modes = ", ".join(f"'{m}'" for m in ("include", "omit", "pseudonymise"))
+    db.execute(f"""
+        CREATE TABLE field_package (
+            id TEXT PRIMARY KEY,
+            store_id TEXT NOT NULL,
+            team TEXT NOT NULL,
+            enumerators TEXT NOT NULL DEFAULT '[]',
+            device TEXT,
+            area_wkt TEXT NOT NULL,
+            margin_m {db.real_type} NOT NULL DEFAULT 0,
+            personal_data TEXT NOT NULL CHECK (personal_data IN ({modes})),
+            base_audit_id INTEGER NOT NULL,
+            schema_version INTEGER NOT NULL,
+            record_count INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'cut' CHECK (status IN ('cut', 'merged')),
+            merge_count INTEGER NOT NULL DEFAULT 0,
+            last_merged_at TEXT,
+            last_merged_by TEXT,
+            {record_columns(db)})""")
+    db.execute("""
+        CREATE TABLE field_package_base (
+            package_id TEXT NOT NULL REFERENCES field_package (id),
+            table_name TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            store_hash TEXT NOT NULL,
+            package_hash TEXT NOT NULL,
+            package_values TEXT,
+            PRIMARY KEY (package_id, table_name, record_id))""")
+    db.execute(f"""
+        CREATE TABLE package_merge (
+            id TEXT PRIMARY KEY,
+            package_id TEXT NOT NULL REFERENCES field_package (id),
+            merged_at TEXT NOT NULL DEFAULT ({db.now_sql}),
+            merged_by TEXT NOT NULL,
+            policy TEXT,
+            summary TEXT NOT NULL)""")
+    db.execute(f"""
+        CREATE TABLE merge_conflict (
+            id {db.serial_pk},
+            merge_id TEXT NOT NULL REFERENCES package_merge (id),
+            package_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            table_name TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            other_record_id TEXT,
+            store_values TEXT,
+            package_values TEXT,
+            resolution TEXT NOT NULL CHECK (resolution IN ('mine', 'theirs', 'both')),
+            resolved_by TEXT NOT NULL,
+            resolved_at TEXT NOT NULL DEFAULT ({db.now_sql}))""")
+    db.execute("CREATE INDEX merge_conflict_record_idx ON merge_conflict (table_name, record_id)")
+    db.create_append_only_rules(PACKAGE_REGISTER_TABLES)
+    refresh_audit_triggers(db)
+
+
 #: roles of the people working in a store, from least to most trusted
 ROLES = ("enumerator", "supervisor", "land_officer", "administrator")
 #: the adjudication states of a tenure claim, in order
@@ -365,6 +438,13 @@ LINEAGE_TABLES = ("spatial_unit_lineage",)
 #: how a parcel can come from others
 LINEAGE_OPERATIONS = ("split", "merge")
 
+
+#: the record tables a field team edits, which say where each record came from
+PROVENANCE_TABLES = ("party", "spatial_unit", "social_tenure", "supporting_document")
+#: the provenance of a record: team, device, enumerator, field package, when
+PROVENANCE_COLUMNS = ("prov_team", "prov_device", "prov_enumerator", "prov_package", "prov_at")
+#: the append-only registers of schema 7
+PACKAGE_REGISTER_TABLES = ("package_merge", "merge_conflict")
 
 #: the record tables that remember which submission brought a record
 SUBMISSION_TABLES = ("party", "spatial_unit", "social_tenure", "supporting_document")
@@ -389,6 +469,7 @@ MIGRATIONS: dict[int, Migration] = {
     4: _v4_submissions,
     5: _v5_adjudication_and_certificates,
     6: _v6_parcel_lineage,
+    7: _v7_field_packages,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

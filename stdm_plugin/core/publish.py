@@ -15,9 +15,13 @@ RECORD_TABLES = ("settlement", "party", "spatial_unit", "public_display", "socia
                  "supporting_document", "objection", "certificate")
 #: registers that records refer to, copied first, with the order to read them in
 REGISTER_TABLES = {"submission": "imported_at, id", "app_user": "created_at, id",
-                   "office_key": "created_at, id"}
+                   "office_key": "created_at, id", "field_package": "created_at, id"}
 #: append-only logs with numbered rows: copied in order, numbered again by the target
-LOG_TABLES = ("adjudication_event", "certificate_event", "spatial_unit_lineage")
+LOG_TABLES = ("adjudication_event", "certificate_event", "spatial_unit_lineage",
+              "merge_conflict")
+#: the field package registers that point at records, with the order to read them in
+PACKAGE_TABLES = {"field_package_base": "package_id, table_name, record_id",
+                  "package_merge": "merged_at, id"}
 CODE_LIST_KEYS = {"lookup": ("category", "code"), "lookup_label": ("category", "code", "lang")}
 BATCH = 1000
 Progress = Callable[[str, int], None]
@@ -40,6 +44,8 @@ def copy_store(source: SettlementStore, target: SettlementStore,
             copied[table] = _copy_table(source, target, table, progress, order)
         for table in RECORD_TABLES:
             copied[table] = _copy_table(source, target, table, progress)
+        for table, order in PACKAGE_TABLES.items():
+            copied[table] = _copy_table(source, target, table, progress, order)
         for table in LOG_TABLES:
             copied[table] = _copy_table(source, target, table, progress, "id", skip=("id",))
         _check_counts(source, target)
@@ -55,7 +61,7 @@ def _check_target(source: SettlementStore, target: SettlementStore) -> None:
     if source.schema_version != target.schema_version:
         raise StoreError("Both stores must be at the same schema version; open the older "
                          "one with this plugin first to upgrade it.")
-    for table in (*REGISTER_TABLES, *RECORD_TABLES, *LOG_TABLES):
+    for table in (*REGISTER_TABLES, *RECORD_TABLES, *PACKAGE_TABLES, *LOG_TABLES):
         if target.db.scalar(f"SELECT count(*) FROM {table}"):
             raise StoreError(f"The target store already holds records ({table}); copy into "
                              "a new, empty store.")
@@ -134,7 +140,8 @@ def _copy_audit(source: SettlementStore, target: SettlementStore) -> int:
 
 
 def _check_counts(source: SettlementStore, target: SettlementStore) -> None:
-    for table in (*REGISTER_TABLES, *RECORD_TABLES, *LOG_TABLES, *CODE_LIST_KEYS):
+    for table in (*REGISTER_TABLES, *RECORD_TABLES, *PACKAGE_TABLES, *LOG_TABLES,
+                  *CODE_LIST_KEYS):
         mine = source.db.scalar(f"SELECT count(*) FROM {table}")
         theirs = target.db.scalar(f"SELECT count(*) FROM {table}")
         if table in CODE_LIST_KEYS and theirs >= mine:

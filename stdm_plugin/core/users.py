@@ -40,6 +40,8 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "revoke": ("land_officer",),
     "supersede": ("land_officer",),
     "manage_users": ("administrator",),
+    "cut_field_package": ("supervisor", "land_officer", "administrator"),
+    "merge_field_package": ("supervisor", "land_officer"),
     "manage_keys": ("administrator",),
 }
 PBKDF2_ITERATIONS = 200_000
@@ -191,17 +193,21 @@ def allowed(store: "SettlementStore", action: str) -> bool:
     return True
 
 
+#: what a store with no users yet allows without signing in: the field work
+SINGLE_USER_ACTIONS = ("enumerate", "cut_field_package", "merge_field_package")
+
+
 def require_permission(store: "SettlementStore", action: str) -> User | None:
     """Refuse ``action`` unless the person signed in has a role that allows it.
 
     A store with no users yet keeps working as a single-user store for
-    enumeration only; adjudication, certificates, users and keys always
+    enumeration and field packages only; adjudication, certificates, users and keys always
     need a signed-in user with one of the roles in PERMISSIONS.
     """
     needed = PERMISSIONS[action]
     user = getattr(store, "user", None)
     if user is None:
-        if action == "enumerate" and store.users.count() == 0:
+        if action in SINGLE_USER_ACTIONS and store.users.count() == 0:
             return None
         raise PermissionDeniedError(
             f"Sign in to {action.replace('_', ' ')}: it needs the role "
