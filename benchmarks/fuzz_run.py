@@ -3,7 +3,7 @@
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/fuzz_run.py [--examples N] [-k TEXT]
 
 Each property runs with N examples (the import ones with N/2 and N/4: each of
-their inputs writes an export, a workbook, a GeoJSON file or a GeoPackage and
+their inputs writes an export, a workbook, a GeoJSON file, a GeoPackage or a Shapefile and
 imports it into a SpatiaLite store). It
 prints the inputs tried per target (examples, plus hypothesis's replays and
 shrinks of a failure) and the crashes: an input that made a target raise

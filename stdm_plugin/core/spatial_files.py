@@ -21,6 +21,10 @@ Decisions:
   each text is read as UTF-8 and, failing that, as Windows-1252 (what
   desktop GIS on Windows write) with a warning naming the feature and field:
   the import goes on and the value can be checked. ``encoding`` forces one.
+  A .cpg naming an encoding not known here is refused rather than guessed.
+- A Shapefile whose .shx and .dbf do not add up (a record count, a header
+  length, a cut) is refused whole: GDAL would read part of it, or shift its
+  attributes, without a word (see shapefile_parts).
 """
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
 from .errors import SourceCrsError, SpatialFileError
+from .shapefile_parts import check_records, declared_encoding, sibling
 
 DRIVERS = {".shp": "ESRI Shapefile", ".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}
 POLYGONAL = ("Polygon", "MultiPolygon")
@@ -172,13 +177,6 @@ def read_spatial_file(path: str | os.PathLike, target_srid: int, *, layer: str |
 
 
 # --- the file as a whole ----------------------------------------------------------------
-def _sibling(path: str, extension: str) -> str | None:
-    folder, name = os.path.split(os.path.abspath(path))
-    wanted = (os.path.splitext(name)[0] + extension).lower()
-    found = [n for n in os.listdir(folder) if n.lower() == wanted]
-    return os.path.join(folder, found[0]) if found else None
-
-
 def _driver_for(path: str) -> str:
     if not os.path.exists(path):
         raise SpatialFileError(f"{path} does not exist.", path=path, kind="missing_file")
@@ -196,7 +194,7 @@ def _driver_for(path: str) -> str:
         raise SpatialFileError(f"{path} is not a Shapefile (.shp), GeoPackage (.gpkg) or "
                                "GeoJSON (.geojson, .json) file.", path=path, kind="not_spatial")
     if driver == "ESRI Shapefile":
-        missing = [e for e in (".shx", ".dbf") if _sibling(path, e) is None]
+        missing = [e for e in (".shx", ".dbf") if sibling(path, e) is None]
         if missing:
             raise SpatialFileError(f"{path} is a Shapefile without its {' and '.join(missing)} "
                                    "file(s); copy every file of the Shapefile together.",
@@ -221,17 +219,6 @@ def _choose_layer(path: str, driver: str, layer: str | None) -> str | None:
 
 def _named(result: SpatialFile) -> str:
     return result.path + (f", layer {result.layer!r}" if result.layer else "")
-
-
-def _declared_encoding(path: str) -> str | None:
-    """What a Shapefile says its text is in: its .cpg, or the code page of its .dbf."""
-    cpg = _sibling(path, ".cpg")
-    if cpg:
-        with open(cpg, encoding="ascii", errors="replace") as handle:
-            return handle.read().strip() or None
-    with open(_sibling(path, ".dbf") or "", "rb") as handle:
-        header = handle.read(32)
-    return f"dBase code page {header[29]}" if len(header) > 29 and header[29] else None
 
 
 def _scan_geojson(path: str) -> tuple[bytes | None, dict[int, list[tuple[str, str]]]]:
@@ -273,11 +260,11 @@ def _opened(path: str, driver: str, layer: str | None, encoding: str | None,
     if driver == "GeoJSON":
         repaired, bad_texts = _scan_geojson(path)
     elif driver == "ESRI Shapefile":
-        declared = None if encoding else _declared_encoding(path)
-        fallback = not encoding and not declared
-        result.encoding = encoding or declared or "UTF-8, else Windows-1252 (none declared)"
-        if encoding or fallback:
-            options["encoding"] = encoding or "utf-8"
+        written, codec = (None if encoding else declared_encoding(path)) or (None, None)
+        fallback = not encoding and not written
+        result.encoding = encoding or written or "UTF-8, else Windows-1252 (none declared)"
+        if encoding or codec or fallback:  # decoded here, so that a bad text is named
+            options["encoding"] = encoding or codec or "utf-8"
     with contextlib.ExitStack() as stack:
         try:
             try:
@@ -305,6 +292,8 @@ def _opened(path: str, driver: str, layer: str | None, encoding: str | None,
         except (FionaError, OSError, ValueError) as exc:
             raise SpatialFileError(f"{_named(result)} could not be read: {exc}", path=path,
                                    kind="unreadable", layer=layer) from exc
+        if driver == "ESRI Shapefile":
+            check_records(path)
         if schema.get("geometry") in (None, "None"):
             raise SpatialFileError(f"{_named(result)} is a table without geometries.",
                                    path=path, kind="no_geometry_column", layer=layer)
@@ -317,9 +306,13 @@ def _source_crs(collection: Any, path: str, driver: str, given: str | int | None
     from pyproj.exceptions import CRSError
 
     declared, trouble = None, ""
-    if collection.crs_wkt:
+    try:
+        wkt = collection.crs_wkt
+    except Exception as exc:  # GDAL's own error types, e.g. a .prj cut short ("missing ]")
+        wkt, trouble = "", f"its CRS is not understood ({exc})"
+    if wkt:
         try:
-            declared = CRS.from_wkt(collection.crs_wkt)
+            declared = CRS.from_wkt(wkt)
         except CRSError as exc:
             trouble = f"its CRS is not understood ({exc})"
     if given is not None:
@@ -334,7 +327,7 @@ def _source_crs(collection: Any, path: str, driver: str, given: str | int | None
         result.source_crs = _crs_label(chosen)
         return chosen
     if declared is None:
-        prj = _sibling(path, ".prj") if driver == "ESRI Shapefile" else None
+        prj = sibling(path, ".prj") if driver == "ESRI Shapefile" else None
         if driver == "ESRI Shapefile" and prj is None:
             trouble = "it has no .prj file, so the CRS of its coordinates is unknown"
         elif not trouble:

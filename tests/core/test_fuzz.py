@@ -18,9 +18,11 @@ import codecs
 import csv
 import hashlib
 import json
+import math
 import os
 import shutil
 import sqlite3
+import struct
 import tempfile
 import uuid
 from collections import Counter
@@ -627,7 +629,7 @@ def test_a_link_to_a_list_is_refused_not_crashed():
         raise AssertionError("a list as a link target was accepted")
 
 
-# --- spatial files: GeoJSON and GeoPackage -------------------------------------------
+# --- spatial files: GeoJSON, GeoPackage and Shapefile ---------------------------------
 LON0, LAT0 = -3.9500, 5.2990  # Koumassi, Abidjan (UTM 30N), where the stores are
 
 
@@ -894,6 +896,193 @@ def test_mutated_geopackages_are_read_or_refused_and_never_half_imported(
         data = _edit_spatial_bytes(data, edit)
     path.write_bytes(data)
     check_spatial_file(path, layer, source_crs, mode)
+
+
+# --- spatial files: Shapefile --------------------------------------------------------
+SHP_FILES = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+SHP_DIR = SPATIAL_DIR / "shapefile"
+#: where record i of the base .shp starts: a 100-byte header, then 4 records of an
+#: 8-byte header and 128 bytes of content (type, box, 1 part, 5 points)
+SHP_RECORD = 136
+
+
+def _shp_record(i: int) -> int:
+    return 100 + SHP_RECORD * (i % 4)
+
+
+class BaseShapefile:
+    """The five files of a small valid polygon Shapefile written with fiona (made once)."""
+
+    files: dict[str, bytes] = {}
+
+    @classmethod
+    def get(cls) -> dict[str, bytes]:
+        if not cls.files:
+            import fiona
+            from shapely.geometry import box, mapping
+
+            folder = SPATIAL_DIR / "base-shapefile"
+            folder.mkdir(exist_ok=True)
+            schema = {"geometry": "Polygon", "properties": {"name": "str:40", "n": "int"}}
+            with fiona.open(folder / "footprints.shp", "w", driver="ESRI Shapefile",
+                            crs="EPSG:32630", encoding="utf-8", schema=schema) as sink:
+                for i in range(4):
+                    x, y = 400000 + 12 * i, 590000
+                    sink.write({"geometry": mapping(box(x, y, x + 8, y + 8)),
+                                "properties": {"name": f"Maison {i} Koné", "n": i}})
+            cls.files = {ext: (folder / f"footprints{ext}").read_bytes() for ext in SHP_FILES}
+            assert len(cls.files[".shp"]) == _shp_record(3) + SHP_RECORD
+        return cls.files
+
+
+PRJ_TEXTS = [
+    b"", b"garbage", b"\xff\xfe\x00", b"EPSG:32630", b"PROJCS[", b'LOCAL_CS["arbitrary"]',
+    b'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],'
+    b'PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]]',  # coordinates not degrees
+    b'PROJCS["x",GEOGCS["y",DATUM["Nowhere",SPHEROID["z",1,0]],PRIMEM["G",0],'
+    b'UNIT["degree",0.0174532925199433]],PROJECTION["No_Such_Projection"],UNIT["metre",1]]',
+    b'GEOGCS["Mars 2000",DATUM["D_Mars_2000",SPHEROID["Mars_2000_IAU_IAG",3396190.0,'
+    b'169.89444722361179]],PRIMEM["Greenwich",0],UNIT["Decimal_Degree",0.0174532925199433]]',
+    b'GEOCCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],'
+    b'PRIMEM["Greenwich",0],UNIT["metre",1],AXIS["X",OTHER],AXIS["Y",EAST],AXIS["Z",NORTH]]',
+    b'VERT_CS["height",VERT_DATUM["x",2005],UNIT["metre",1]]',
+]
+CPG_NAMES = [b"UTF-8", b"utf8", b"CP1252", b"1252", b"88591", b"LATIN1", b"klingon", b"",
+             b"UTF-16", b"UTF-32", b"CP1256", b"KOI8-R", b"ascii", b"\xff\xfe", b"UTF-8\x00\xff",
+             b"LDID/87", b" utf-8 \r\n", b"rot13", b"base64", b"idna", b"ANSI 1251", b"65001"]
+#: texts that are not UTF-8 (or are, in another code page than the .cpg says)
+DBF_TEXTS = [b"Kon\xe9", b"\x93Maison\x94", "Кон".encode("cp1251"), "كوني".encode("cp1256"),
+             b"\xc3", b"\xff\xfe", b"\x00\x00\x00", b"\xed\xa0\x80", "Koné".encode("utf-16")]
+header_ints = st.one_of(
+    st.sampled_from([0, 1, 2, 3, 4, 5, 8, 13, 15, 25, 31, 40, 64, 99, 1000, 9994, -1,
+                     2**16 - 1, 2**31 - 1, -2**31]),
+    st.integers(-2**31, 2**31 - 1))
+shp_edits = st.one_of(
+    st.tuples(st.just("drop"), st.sampled_from([".shx", ".dbf", ".prj", ".prj", ".cpg"])),
+    st.tuples(st.just("upper"), st.sampled_from(SHP_FILES[1:])),
+    st.tuples(st.just("prj"), st.one_of(st.sampled_from(PRJ_TEXTS), st.binary(max_size=60))),
+    st.tuples(st.just("cpg"), st.one_of(st.sampled_from(CPG_NAMES), st.binary(max_size=12))),
+    st.tuples(st.just("dbf text"), st.integers(0, 3), st.sampled_from(DBF_TEXTS)),
+    st.tuples(st.just("dbf header"), st.sampled_from(["records", "header length",
+                                                      "record length", "code page"]),
+              header_ints),
+    st.tuples(st.just("dbf field"), st.integers(0, 1),
+              st.sampled_from(["length", "decimals", "type", "name"]), st.integers(0, 255)),
+    st.tuples(st.just("shp header"), st.sampled_from(["file code", "file length", "version",
+                                                      "shape type"]), header_ints),
+    st.tuples(st.just("shp record"), st.integers(0, 3),
+              st.sampled_from(["number", "content length", "shape type", "parts", "points",
+                               "part start"]), header_ints),
+    st.tuples(st.just("shx record"), st.integers(0, 3), st.sampled_from(["offset", "length"]),
+              header_ints),
+    st.tuples(st.just("ring"), st.integers(0, 3),
+              st.sampled_from(["unclose", "open", "two corners", "one corner", "nan", "inf",
+                               "huge", "bowtie"])),
+)
+shp_byte_edits = st.tuples(st.sampled_from([".shp", ".shx", ".dbf"]),
+                           byte_edits.filter(lambda e: e[0] not in ("header", "encoding")))
+
+
+def _put(data: bytearray, at: int, packed: bytes) -> None:
+    """Write inside the file only (an earlier cut may have made it shorter)."""
+    if at + len(packed) <= len(data):
+        data[at:at + len(packed)] = packed
+
+
+def _int(fmt: str, value: int) -> bytes:
+    """``value`` wrapped into the format's width, so that any integer can be written."""
+    bits = 8 * struct.calcsize(fmt)
+    value %= 2 ** bits
+    if fmt[1].islower() and value >= 2 ** (bits - 1):
+        value -= 2 ** bits
+    return struct.pack(fmt, value)
+
+
+def _edit_ring(shp: bytearray, i: int, how: str) -> None:
+    start = _shp_record(i)
+    points = start + 8 + 48  # after the record header, type, box, counts and part start
+    corners = [struct.unpack_from("<2d", shp, points + 16 * k) for k in range(5)] \
+        if points + 80 <= len(shp) else []
+    if not corners:
+        return
+    if how == "open":  # four points, the last not the first; the record keeps its length
+        _put(shp, start + 8 + 40, struct.pack("<i", 4))
+        return
+    if how == "unclose":
+        corners[4] = (corners[4][0] + 3.0, corners[4][1])
+    elif how == "two corners":
+        corners = [corners[0], corners[1], corners[0], corners[1], corners[0]]
+    elif how == "one corner":
+        corners = [corners[0]] * 5
+    elif how == "nan":
+        corners[2] = (math.nan, corners[2][1])
+    elif how == "inf":
+        corners[1] = (corners[1][0], math.inf)
+    elif how == "huge":
+        corners[3] = (1e308, -1e308)
+    else:  # bowtie: two corners swapped, the ring crosses itself
+        corners[1], corners[2] = corners[2], corners[1]
+    _put(shp, points, b"".join(struct.pack("<2d", *c) for c in corners))
+
+
+def _edit_shapefile(files: dict[str, bytearray], edit) -> None:
+    kind = edit[0]
+    if kind in ("drop", "upper"):
+        files.pop(edit[1], None)
+        if kind == "upper" and edit[1] in BaseShapefile.files:
+            files[edit[1].upper()] = bytearray(BaseShapefile.files[edit[1]])
+    elif kind in ("prj", "cpg"):
+        files[f".{kind}"] = bytearray(edit[1])
+    elif kind.startswith("dbf") and ".dbf" in files:
+        dbf = files[".dbf"]
+        header_length = struct.unpack_from("<H", dbf, 8)[0] if len(dbf) >= 12 else 0
+        record_length = struct.unpack_from("<H", dbf, 10)[0] if len(dbf) >= 12 else 0
+        if kind == "dbf text":  # the name field, first in each record
+            _put(dbf, header_length + edit[1] * record_length + 1, edit[2][:40].ljust(40))
+        elif kind == "dbf header":
+            at, fmt = {"records": (4, "<I"), "header length": (8, "<H"),
+                       "record length": (10, "<H"), "code page": (29, "<B")}[edit[1]]
+            _put(dbf, at, _int(fmt, edit[2]))
+        else:
+            at = 32 + 32 * edit[1] + {"name": 0, "type": 11, "length": 16, "decimals": 17}[
+                edit[2]]
+            _put(dbf, at, bytes([edit[3]]))
+    elif kind.startswith("shp") and ".shp" in files:
+        if kind == "shp header":
+            at, fmt = {"file code": (0, ">i"), "file length": (24, ">i"), "version": (28, "<i"),
+                       "shape type": (32, "<i")}[edit[1]]
+            _put(files[".shp"], at, _int(fmt, edit[2]))
+        else:
+            start = _shp_record(edit[1])
+            at, fmt = {"number": (0, ">i"), "content length": (4, ">i"), "shape type": (8, "<i"),
+                       "parts": (44, "<i"), "points": (48, "<i"), "part start": (52, "<i")}[
+                edit[2]]
+            _put(files[".shp"], start + at, _int(fmt, edit[3]))
+    elif kind == "shx record" and ".shx" in files:
+        at = 100 + 8 * edit[1] + (0 if edit[2] == "offset" else 4)
+        _put(files[".shx"], at, _int(">i", edit[3]))
+    elif kind == "ring" and ".shp" in files:
+        _edit_ring(files[".shp"], edit[1], edit[2])
+
+
+@settings(FUZZ, max_examples=max(EXAMPLES // 4, 10))
+@given(st.lists(shp_edits, max_size=3), st.lists(shp_byte_edits, max_size=1),
+       st.sampled_from([None, None, "footprints", "nope"]), st.sampled_from(SOURCE_CRS),
+       st.sampled_from(["all_or_nothing", "valid_only"]))
+def test_mutated_shapefiles_are_read_or_refused_and_never_half_imported(
+        file_edits, byte_damage, layer, source_crs, mode):
+    tried("spatial files: Shapefile")
+    files = {ext: bytearray(data) for ext, data in BaseShapefile.get().items()}
+    for edit in file_edits:
+        _edit_shapefile(files, edit)
+    shutil.rmtree(SHP_DIR, ignore_errors=True)
+    SHP_DIR.mkdir()
+    for ext, data in files.items():
+        (SHP_DIR / f"footprints{ext}").write_bytes(bytes(data))
+    for ext, edit in byte_damage:
+        if (SHP_DIR / f"footprints{ext}").exists():
+            _edit_bytes(str(SHP_DIR / f"footprints{ext}"), edit)
+    check_spatial_file(SHP_DIR / "footprints.shp", layer, source_crs, mode)
 
 
 # --- submission workbooks (XLSX) -----------------------------------------------------
@@ -1200,3 +1389,17 @@ def test_a_geopackage_with_a_non_utf8_layer_name_is_refused_not_crashed(tmp_path
     path.write_bytes(bytes(data))
     with pytest.raises(SpatialFileError):
         list_layers(path)
+
+
+# Found by the Shapefile fuzz: a .prj cut short made fiona's crs_wkt raise GDAL's own
+# CPLE_AppDefinedError ("missing ]") out of read_spatial_file.
+def test_a_shapefile_whose_prj_is_cut_short_is_refused_not_crashed(tmp_path):
+    for ext, data in BaseShapefile.get().items():
+        (tmp_path / f"footprints{ext}").write_bytes(data)
+    path = tmp_path / "footprints.shp"
+    (tmp_path / "footprints.prj").write_bytes(BaseShapefile.get()[".prj"][:7])  # b"PROJCS["
+    with pytest.raises(SpatialFileError) as caught:
+        read_spatial_file(path, UTM_30N)
+    assert caught.value.kind == "unknown_crs" and "its CRS is not understood" in str(caught.value)
+    source = read_spatial_file(path, UTM_30N, source_crs=UTM_30N)  # the user says which
+    assert len(source.usable()) == 4
