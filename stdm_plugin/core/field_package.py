@@ -271,7 +271,9 @@ def _write_package_store(store: SettlementStore, manifest: FieldPackage,
     try:
         with target.transaction():
             db = target.db
-            for table in ("settlement", *FIELD_TABLES):
+            # the copy is the package's starting point, not an edit: no history entries
+            for table in ("lookup", "lookup_label", "settlement", "field_package",
+                          *FIELD_TABLES):
                 db.execute(f"DROP TRIGGER IF EXISTS audit_{table}_insert")
             _copy_code_lists(store, target)
             _copy_all(store, target, "settlement")
@@ -284,10 +286,10 @@ def _write_package_store(store: SettlementStore, manifest: FieldPackage,
                 done += len(ids[table])
                 manifest.counts[table] = len(ids[table])
                 report(0.1 + 0.8 * done / total, f"Copied {done} of {total} records")
-            refresh_audit_triggers(db)
             db.execute(f"INSERT INTO {INFO_TABLE} (key, value) VALUES (?, ?)",
                        (PACKAGE_KEY, manifest.id))
             _insert_package_row(target, manifest)
+            refresh_audit_triggers(db)
             db.executemany("INSERT INTO field_package_base (package_id, table_name, record_id, "
                            "store_hash, package_hash, package_values) VALUES (?, ?, ?, ?, ?, ?)",
                            base)

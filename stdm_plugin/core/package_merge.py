@@ -127,11 +127,17 @@ class MergePlan:
 def analyse_merge(store: SettlementStore, folder: str | os.PathLike, *,
                   overlap_tolerance_m2: float = 1.0, name_similarity: float = 0.85) -> MergePlan:
     """Read the package in ``folder`` against ``store``; refuses a package it cannot trust."""
-    manifest = read_manifest(folder)
-    package = open_package(manifest)
+    try:
+        manifest = read_manifest(folder)
+        package = open_package(manifest)
+    except FieldPackageError as exc:
+        raise _nothing_merged(exc) from None
     try:
         plan = MergePlan(manifest)
-        _check_against_store(store, package, manifest)
+        try:
+            _check_against_store(store, package, manifest)
+        except FieldPackageError as exc:
+            raise _nothing_merged(exc) from None
         plan.store_audit_id = int(store.db.scalar("SELECT coalesce(max(id), 0) FROM audit_log"))
         plan.base = _base(store, package, manifest.id)
         plan.merge_count = int(store.db.scalar(
@@ -149,6 +155,15 @@ def analyse_merge(store: SettlementStore, folder: str | os.PathLike, *,
     plan.conflicts += find_overlaps(store, plan, overlap_tolerance_m2)
     plan.conflicts += find_duplicate_persons(store, plan, name_similarity)
     return plan
+
+
+def _nothing_merged(error: FieldPackageError) -> FieldPackageError:
+    """Every refusal says that the store was left as it was."""
+    text = str(error)
+    if "nothing was merged" in text.lower():
+        return error
+    return FieldPackageError(f"{text.rstrip('.')}. Nothing was merged.", kind=error.kind,
+                             path=error.path)
 
 
 def open_package(manifest: FieldPackage) -> SettlementStore:
