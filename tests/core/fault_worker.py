@@ -2,6 +2,10 @@
 
 Usage: ``python fault_worker.py import|enumerate|copy|certify STORE [ARG]``.
 
+STORE is a SpatiaLite file, or a PostGIS store written as ``postgis:`` and
+JSON ``{"connection": {...}, "schema": ...}`` (see ``postgis_spec``); the
+target of a copy is named the same way and created by the worker.
+
 The worker prints marker lines to stdout, flushed, so the test knows where
 the kill landed: ``started`` when the store is open and the operation is
 about to begin, ``begin`` / ``commit`` around every outermost transaction
@@ -11,6 +15,7 @@ saved enumeration and ``done`` at the end.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import pathlib
 import random
@@ -40,12 +45,35 @@ ENUMERATION_MEMBERS = 3
 ENUMERATION_CLAIMS = 2
 ENUMERATION_PHOTOS = 2  # the parcel's and the head's ID
 JPEG = b"\xff\xd8\xff\xe0 fault test photo"
+POSTGIS = "postgis:"
 
 
 def say(line: str) -> None:
     """Markers must reach the test before the kill can, hence the flush."""
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+def postgis_spec(connection: dict, schema: str) -> str:
+    """A PostGIS store as one command-line argument."""
+    return POSTGIS + json.dumps({"connection": connection, "schema": schema})
+
+
+def open_store(spec: str, actor: str, read_only: bool = False) -> SettlementStore:
+    """Open a store named by a file path or by ``postgis_spec``."""
+    if spec.startswith(POSTGIS):
+        where = json.loads(spec[len(POSTGIS):])
+        return SettlementStore.open_postgis(where["connection"], where["schema"], actor=actor)
+    return SettlementStore.open(spec, actor=actor, read_only=read_only)
+
+
+def create_store(spec: str, srid: int, actor: str) -> SettlementStore:
+    """Create a new, empty store named by a file path or by ``postgis_spec``."""
+    if spec.startswith(POSTGIS):
+        where = json.loads(spec[len(POSTGIS):])
+        return SettlementStore.create_postgis(where["connection"], where["schema"], srid,
+                                              actor=actor)
+    return SettlementStore.create(spec, srid, actor=actor)
 
 
 def write_export(folder: pathlib.Path, n: int, seed: int) -> None:
@@ -117,7 +145,7 @@ def run_import(path: str, export: str) -> None:
 
     folder = pathlib.Path(export)
     mapping = mapping_from_form(load_form(FORM_PATH), "KOU")
-    with traced(SettlementStore.open(path, actor="fault-import")) as store:
+    with traced(open_store(path, "fault-import")) as store:
         say("started")
         report = import_submissions(store, [folder / MAIN, folder / MEMBERS], mapping)
         if not report.ok:
@@ -130,7 +158,7 @@ def run_enumerations(path: str, count: str) -> None:
     from stdm_plugin.core.forms import load_form
 
     form = load_form(FORM_PATH)
-    with traced(SettlementStore.open(path, actor="fault-enumerator")) as store:
+    with traced(open_store(path, "fault-enumerator")) as store:
         settlement = store.settlements.find()[0]
         say("started")
         for i in range(int(count)):
@@ -142,8 +170,8 @@ def run_enumerations(path: str, count: str) -> None:
 def run_copy(source: str, target: str) -> None:
     from stdm_plugin.core.publish import copy_store
 
-    with SettlementStore.open(source, actor="fault-copy", read_only=True) as origin, \
-            traced(SettlementStore.create(target, origin.srid, actor="fault-copy")) as copy:
+    with open_store(source, "fault-copy", read_only=True) as origin, \
+            traced(create_store(target, origin.srid, "fault-copy")) as copy:
         say("started")  # the new, empty target exists: the copy itself is what is killed
         copy_store(origin, copy)
     say("done")
@@ -165,7 +193,7 @@ def run_certify(path: str, out: str) -> None:
     from stdm_plugin.core.certificate_batch import approved_parcels, issue_batch
     from stdm_plugin.core.demo_adjudication import sign_in_as
 
-    with traced(SettlementStore.open(path, actor="fault-certify")) as store:
+    with traced(open_store(path, "fault-certify")) as store:
         sign_in_as(store, "land_officer")
         parcels = approved_parcels(store)
         say("started")

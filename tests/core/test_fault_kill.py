@@ -6,9 +6,12 @@ an all-or-nothing import of a synthetic ODK export of our own form, a series
 of enumerations saved one household per transaction, a copy of a store
 into a new store, and a batch of certificates issued one per transaction
 (with a stand-in for the PDF layout: the worker has no QGIS). After every
-kill the store must open, pass ``PRAGMA integrity_check`` and the plugin's
-consistency check, and hold all or none of each operation. The figures are
-printed (run with ``-s``) and recorded in TESTING.md.
+kill the store must open, pass an integrity check (``PRAGMA integrity_check``
+on SpatiaLite, amcheck on PostGIS) and the plugin's consistency check, and
+hold all or none of each operation. On PostGIS the killed client's session
+must also end with no transaction and no lock left behind. The test runs on
+both backends (fault_stores.py holds what differs); the figures are printed
+(run with ``-s``) and recorded in TESTING.md.
 """
 from __future__ import annotations
 
@@ -17,7 +20,6 @@ import os
 import pathlib
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 
 import fault_worker  # tests/core is on sys.path (no __init__.py), as for concurrent_worker
 import pytest
+from fault_stores import FileStores, PostgisStores
 
 from stdm_plugin.core import Settlement, SettlementStore
 from stdm_plugin.core.consistency import check_store
@@ -37,7 +40,11 @@ from stdm_plugin.core.store import INFO_TABLE
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WORKER = pathlib.Path(fault_worker.__file__)
 SEED = int(os.environ.get("STDM_FAULT_SEED", "20261125"))  # another seed: other moments
-KILLS = {"import": 15, "enumerate": 10, "copy": 10, "certify": 15}  # 50 in all
+#: kills per operation on PostGIS; every run there costs a store made in a new schema
+POSTGIS_KILLS = int(os.environ.get("STDM_FAULT_POSTGIS_KILLS", "5"))
+OPERATIONS = ("import", "enumerate", "copy", "certify")
+KILLS = {"spatialite": {"import": 15, "enumerate": 10, "copy": 10, "certify": 15},  # 50
+         "postgis": dict.fromkeys(OPERATIONS, POSTGIS_KILLS)}  # 20 unless told
 CERTIFIED_BLOCKS = ("B1A", "B1B", "B1C", "B1D", "B1E", "B2A")
 SUBMISSIONS = 600  # two write batches of the importer, about 1 s with start-up
 ENUMERATIONS = 40
@@ -65,11 +72,15 @@ class Run:
 
 @dataclass
 class Tally:
+    wanted: dict[str, int]
     kills: Counter = field(default_factory=Counter)
     mid_transaction: Counter = field(default_factory=Counter)
     states: Counter = field(default_factory=Counter)
     corruptions: list[str] = field(default_factory=list)
     partial: list[str] = field(default_factory=list)
+    left_behind: list[str] = field(default_factory=list)  # PostGIS: transactions, locks
+    settle_seconds: float = 0.0  # PostGIS: the longest wait for a dead client's session
+    idle_sessions: int = 0  # PostGIS: sessions still connected after the wait
 
 
 def run_worker(args: list[str], delay: float | None) -> Run:
@@ -101,9 +112,24 @@ def run_worker(args: list[str], delay: float | None) -> Run:
 def attempts(operation: str, tally: Tally):
     """Run numbers until enough kills landed; a worker that finished first is still checked."""
     n = 0
-    while tally.kills[operation] < KILLS[operation] and n < 3 * KILLS[operation]:
+    wanted = tally.wanted[operation]
+    while tally.kills[operation] < wanted and n < 3 * wanted:
         yield n
         n += 1
+
+
+def killed(stores, spec: str, args: list[str], window: float, rng: random.Random,
+           operation: str, n: int, tally: Tally) -> Run:
+    """Run the worker on ``spec`` and kill it; count the kill and wait for the server
+    (PostGIS) to end the dead client's session, noting anything it left behind."""
+    run = run_worker(args, delay(rng, window))
+    tally.kills[operation] += run.killed
+    tally.mid_transaction[operation] += run.in_transaction
+    settled = stores.settle(spec)
+    tally.settle_seconds = max(tally.settle_seconds, settled.seconds)
+    tally.idle_sessions += settled.idle_sessions
+    tally.left_behind += [f"{operation} kill {n}: {p}" for p in settled.problems]
+    return run
 
 
 def delay(rng: random.Random, window: float) -> float:
@@ -115,27 +141,18 @@ def counts(store: SettlementStore) -> dict[str, int]:
     return {table: store.db.scalar(f"SELECT count(*) FROM {table}") for table in COUNTED}
 
 
-def opened(path: pathlib.Path, label: str, tally: Tally) -> SettlementStore | None:
+def opened(stores, spec: str, label: str, tally: Tally) -> SettlementStore | None:
     """Open the store and run both checks; a failure is a corruption."""
     try:
-        store = SettlementStore.open(path, actor="fault-check")
+        store = stores.open(spec)
     except Exception as error:  # noqa: BLE001 - any failure to open is what we count
         tally.corruptions.append(f"{label}: does not open: {error}")
         return None
-    integrity = store.db.scalar("PRAGMA integrity_check")
+    integrity = stores.integrity(store)
     report = check_store(store)
     if integrity != "ok" or not report.ok:
         tally.corruptions.append(f"{label}: integrity {integrity!r}; {report.summary()}")
     return store
-
-
-def fresh_copy(template: pathlib.Path, folder: pathlib.Path, name: str) -> pathlib.Path:
-    """A page-by-page copy (SQLite's backup API), whole even if the template has a WAL."""
-    path = folder / name
-    with contextlib.closing(sqlite3.connect(template)) as source, \
-            contextlib.closing(sqlite3.connect(path)) as target:
-        source.backup(target)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -156,30 +173,47 @@ def templates(tmp_path_factory) -> dict[str, pathlib.Path]:
             "approved": folder / "approved.sqlite"}
 
 
-def kill_imports(templates, folder: pathlib.Path, rng: random.Random, tally: Tally) -> None:
-    with SettlementStore.open(templates["base"], read_only=True) as store:
+@pytest.fixture(params=("spatialite", "postgis"))
+def stores(request, templates, tmp_path):
+    """Where the worker writes: SpatiaLite files, or schemas of the PostGIS test server."""
+    if request.param == "spatialite":
+        yield FileStores(templates, tmp_path)
+        return
+    server = request.getfixturevalue("postgis_server")  # skips when PostGIS is missing
+    with contextlib.closing(PostgisStores(templates, server)) as postgis:
+        yield postgis
+
+
+def unkilled(stores, spec: str, args: list[str]) -> float:
+    """Run the worker to its end; how long the operation took."""
+    seconds = run_worker(args, None).seconds
+    stores.settle(spec)
+    return seconds
+
+
+def kill_imports(stores, templates, rng: random.Random, tally: Tally) -> None:
+    export = str(templates["export"])
+    reference = stores.fresh("base", "import-ref")
+    with stores.open(reference) as store:
         before = counts(store)
-    reference = fresh_copy(templates["base"], folder, "import-ref.sqlite")
-    window = run_worker(["import", str(reference), str(templates["export"])], None).seconds
-    with SettlementStore.open(reference) as store:
+    window = unkilled(stores, reference, ["import", reference, export])
+    with stores.open(reference) as store:
         after = counts(store)
+    stores.discard(reference)
     assert after["submission"] == SUBMISSIONS
     for n in attempts("import", tally):
-        path = fresh_copy(templates["base"], folder, f"import-{n}.sqlite")
-        run = run_worker(["import", str(path), str(templates["export"])],
-                         delay(rng, window))
+        spec = stores.fresh("base", f"import-{n}")
+        run = killed(stores, spec, ["import", spec, export], window, rng, "import", n, tally)
         label = f"import kill {n} after {run.seconds * 1000:.0f} ms"
-        tally.kills["import"] += run.killed
-        tally.mid_transaction["import"] += run.in_transaction
-        store = opened(path, label, tally)
-        if store is None:
-            continue
-        with store:
-            found = counts(store)
-        state = "none" if found == before else "all" if found == after else "partial"
-        tally.states[("import", state)] += 1
-        if state == "partial":
-            tally.partial.append(f"{label}: {found}")
+        store = opened(stores, spec, label, tally)
+        if store is not None:
+            with store:
+                found = counts(store)
+            state = "none" if found == before else "all" if found == after else "partial"
+            tally.states[("import", state)] += 1
+            if state == "partial":
+                tally.partial.append(f"{label}: {found}")
+        stores.discard(spec)
 
 
 def enumeration_problems(store: SettlementStore, reported: set[str]) -> list[str]:
@@ -206,58 +240,67 @@ def enumeration_problems(store: SettlementStore, reported: set[str]) -> list[str
     return problems
 
 
-def kill_enumerations(templates, folder: pathlib.Path, rng: random.Random,
-                      tally: Tally) -> None:
-    reference = fresh_copy(templates["base"], folder, "enumerate-ref.sqlite")
-    window = run_worker(["enumerate", str(reference), str(ENUMERATIONS)], None).seconds
+def kill_enumerations(stores, rng: random.Random, tally: Tally) -> None:
+    reference = stores.fresh("base", "enumerate-ref")
+    window = unkilled(stores, reference, ["enumerate", reference, str(ENUMERATIONS)])
+    stores.discard(reference)
     for n in attempts("enumerate", tally):
-        path = fresh_copy(templates["base"], folder, f"enumerate-{n}.sqlite")
-        run = run_worker(["enumerate", str(path), str(ENUMERATIONS)], delay(rng, window))
+        spec = stores.fresh("base", f"enumerate-{n}")
+        run = killed(stores, spec, ["enumerate", spec, str(ENUMERATIONS)], window, rng,
+                     "enumerate", n, tally)
         label = f"enumeration kill {n} after {run.seconds * 1000:.0f} ms"
-        tally.kills["enumerate"] += run.killed
-        tally.mid_transaction["enumerate"] += run.in_transaction
-        store = opened(path, label, tally)
-        if store is None:
-            continue
-        with store:
-            problems = enumeration_problems(store, run.reported)
-            extra = store.parties.count() // 4 - len(run.reported)
-        tally.states[("enumerate", f"{extra} beyond reported")] += 1
-        tally.partial += [f"{label}: {p}" for p in problems]
+        store = opened(stores, spec, label, tally)
+        if store is not None:
+            with store:
+                problems = enumeration_problems(store, run.reported)
+                extra = store.parties.count() // 4 - len(run.reported)
+            tally.states[("enumerate", f"{extra} beyond reported")] += 1
+            tally.partial += [f"{label}: {p}" for p in problems]
+        stores.discard(spec)
 
 
-def kill_copies(templates, folder: pathlib.Path, rng: random.Random, tally: Tally) -> None:
-    reference = folder / "copy-ref.sqlite"
-    window = run_worker(["copy", str(templates["demo"]), str(reference)], None).seconds
-    with SettlementStore.open(reference) as store:
+def copy_state(stores, spec: str, label: str, full: dict, empty: dict,
+               tally: Tally) -> str | None:
+    """What a killed copy left in its target: none, all, partial (or no store at all)."""
+    if not stores.exists(spec):  # killed while the target was being created
+        return "no target"
+    try:
+        stores.open(spec).close()
+    except NotAStoreError:
+        return "target not a store"
+    store = opened(stores, spec, label, tally)
+    if store is None:
+        return None
+    with store:
+        found = counts(store)
+        copied = store.db.scalar(f"SELECT value FROM {INFO_TABLE} WHERE key = 'copied_from'")
+    state = ("none" if found == empty and copied is None else
+             "all" if found == full and copied is not None else "partial")
+    if state == "partial":
+        tally.partial.append(f"{label}: {found}")
+    return state
+
+
+def kill_copies(stores, templates, rng: random.Random, tally: Tally) -> None:
+    demo = str(templates["demo"])
+    reference = stores.new("copy-ref")
+    window = unkilled(stores, reference, ["copy", demo, reference])
+    with stores.open(reference) as store:
         full = counts(store)
-    with SettlementStore.create(folder / "copy-empty.sqlite", 32630, actor="fault") as store:
+    stores.discard(reference)
+    new = stores.new("copy-empty")
+    fault_worker.create_store(new, 32630, "fault").close()
+    with stores.open(new) as store:
         empty = counts(store)
+    stores.discard(new)
     for n in attempts("copy", tally):
-        path = folder / f"copy-{n}.sqlite"
-        run = run_worker(["copy", str(templates["demo"]), str(path)], delay(rng, window))
-        label = f"copy kill {n} after {run.seconds * 1000:.0f} ms"
-        tally.kills["copy"] += run.killed
-        tally.mid_transaction["copy"] += run.in_transaction
-        if not path.exists():  # killed while the target was being created
-            tally.states[("copy", "no target")] += 1
-            continue
-        try:
-            SettlementStore.open(path, actor="fault-check").close()
-        except NotAStoreError:
-            tally.states[("copy", "target not a store")] += 1
-            continue
-        store = opened(path, label, tally)
-        if store is None:
-            continue
-        with store:
-            found = counts(store)
-            copied = store.db.scalar(f"SELECT value FROM {INFO_TABLE} WHERE key = 'copied_from'")
-        state = ("none" if found == empty and copied is None else
-                 "all" if found == full and copied is not None else "partial")
-        tally.states[("copy", state)] += 1
-        if state == "partial":
-            tally.partial.append(f"{label}: {found}")
+        spec = stores.new(f"copy-{n}")
+        run = killed(stores, spec, ["copy", demo, spec], window, rng, "copy", n, tally)
+        state = copy_state(stores, spec, f"copy kill {n} after {run.seconds * 1000:.0f} ms",
+                           full, empty, tally)
+        if state is not None:
+            tally.states[("copy", state)] += 1
+        stores.discard(spec)
 
 
 def certificate_problems(store: SettlementStore, out: pathlib.Path,
@@ -293,42 +336,47 @@ def certificate_problems(store: SettlementStore, out: pathlib.Path,
     return problems, len(registered - on_disk)
 
 
-def kill_certifications(templates, folder: pathlib.Path, rng: random.Random,
+def kill_certifications(stores, folder: pathlib.Path, rng: random.Random,
                         tally: Tally) -> None:
-    reference = fresh_copy(templates["approved"], folder, "certify-ref.sqlite")
+    reference = stores.fresh("approved", "certify-ref")
     (folder / "certify-ref").mkdir()
-    window = run_worker(["certify", str(reference), str(folder / "certify-ref")], None).seconds
+    window = unkilled(stores, reference, ["certify", reference, str(folder / "certify-ref")])
+    stores.discard(reference)
     for n in attempts("certify", tally):
-        path = fresh_copy(templates["approved"], folder, f"certify-{n}.sqlite")
+        spec = stores.fresh("approved", f"certify-{n}")
         out = folder / f"certify-{n}"
         out.mkdir()
-        run = run_worker(["certify", str(path), str(out)], delay(rng, window))
+        run = killed(stores, spec, ["certify", spec, str(out)], window, rng, "certify", n,
+                     tally)
         label = f"certify kill {n} after {run.seconds * 1000:.0f} ms"
-        tally.kills["certify"] += run.killed
-        tally.mid_transaction["certify"] += run.in_transaction
-        store = opened(path, label, tally)
-        if store is None:
-            continue
-        with store:
-            problems, unrenamed = certificate_problems(store, out, run.lines.count("commit"))
-        tally.states[("certify", "whole" if not problems else "partial")] += 1
-        tally.states[("certify", "PDF left under its partial name")] += unrenamed
-        tally.partial += [f"{label}: {p}" for p in problems]
+        store = opened(stores, spec, label, tally)
+        if store is not None:
+            with store:
+                problems, unrenamed = certificate_problems(store, out,
+                                                           run.lines.count("commit"))
+            tally.states[("certify", "whole" if not problems else "partial")] += 1
+            tally.states[("certify", "PDF left under its partial name")] += unrenamed
+            tally.partial += [f"{label}: {p}" for p in problems]
+        stores.discard(spec)
 
 
-def test_killed_writers_leave_whole_stores(templates, tmp_path):
+def test_killed_writers_leave_whole_stores(stores, templates, tmp_path):
     rng = random.Random(SEED)
-    tally = Tally()
+    tally = Tally(KILLS[stores.name])
     started = time.perf_counter()
-    kill_imports(templates, tmp_path, rng, tally)
-    kill_enumerations(templates, tmp_path, rng, tally)
-    kill_copies(templates, tmp_path, rng, tally)
-    kill_certifications(templates, tmp_path, rng, tally)
-    print(f"\nfault test: {sum(tally.kills.values())} kills in "
+    kill_imports(stores, templates, rng, tally)
+    kill_enumerations(stores, rng, tally)
+    kill_copies(stores, templates, rng, tally)
+    kill_certifications(stores, tmp_path, rng, tally)
+    print(f"\nfault test on {stores.name}: {sum(tally.kills.values())} kills in "
           f"{time.perf_counter() - started:.1f} s; kills {dict(tally.kills)}; "
           f"mid-transaction {dict(tally.mid_transaction)}; states "
           f"{ {f'{op} {state}': n for (op, state), n in sorted(tally.states.items())} }; "
-          f"corruptions {len(tally.corruptions)}; partial operations {len(tally.partial)}")
+          f"corruptions {len(tally.corruptions)}; partial operations {len(tally.partial)}"
+          + (f"; left behind {len(tally.left_behind)}; longest wait for the server "
+             f"{tally.settle_seconds * 1000:.0f} ms; idle sessions {tally.idle_sessions}"
+             if stores.name == "postgis" else ""))
     assert tally.corruptions == []
     assert tally.partial == []
-    assert tally.kills == KILLS
+    assert tally.left_behind == []
+    assert tally.kills == tally.wanted
