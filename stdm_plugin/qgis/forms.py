@@ -20,10 +20,15 @@ from qgis.core import (
 )
 
 from ..core.lookups import LOOKUP_FIELDS
+from ..core.migrations import PROVENANCE_COLUMNS
 from .i18n import tr
 
+#: read-only in every form, on its "Record" tab; the provenance columns are written by
+#: the merge of a field package (team, device, enumerator, package, when it came in)
 RECORD_KEEPING = ("created_at", "created_by", "updated_at", "updated_by",
-                  "begin_lifespan_version", "end_lifespan_version")
+                  "begin_lifespan_version", "end_lifespan_version", *PROVENANCE_COLUMNS)
+#: who a new or edited record is by; a field package project names its enumerator
+ACTOR_EXPRESSION = "@user_account_name"
 PARTY_NAME = ("CASE WHEN \"party_type\" = 'person' THEN trim(coalesce(\"first_name\", '') "
               "|| ' ' || coalesce(\"last_name\", '')) ELSE \"group_name\" END")
 DATE_WIDGET = QgsEditorWidgetSetup("DateTime", {
@@ -52,6 +57,9 @@ def aliases() -> dict[str, str]:
         "updated_at": tr("Updated (UTC)"), "updated_by": tr("Updated by"),
         "begin_lifespan_version": tr("Version since (UTC)"),
         "end_lifespan_version": tr("Retired (UTC)"),
+        "prov_team": tr("Team"), "prov_device": tr("Device"),
+        "prov_enumerator": tr("Enumerator"), "prov_package": tr("Field package"),
+        "prov_at": tr("Came in (UTC)"),
     }
 
 
@@ -136,10 +144,15 @@ def _read_only(layer: QgsVectorLayer, fields) -> None:
     layer.setEditFormConfig(config)
 
 
+def set_actor_defaults(layer: QgsVectorLayer, expression: str = ACTOR_EXPRESSION) -> None:
+    """Who ``created_by`` and ``updated_by`` name when a feature is added or edited."""
+    _set_default(layer, "created_by", expression)
+    _set_default(layer, "updated_by", expression, on_update=True)
+
+
 def _common_defaults(layer: QgsVectorLayer) -> None:
     _set_default(layer, "id", "uuid('WithoutBraces')")
-    _set_default(layer, "created_by", "@user_account_name")
-    _set_default(layer, "updated_by", "@user_account_name", on_update=True)
+    set_actor_defaults(layer)
     _widget(layer, "id", QgsEditorWidgetSetup("Hidden", {}))
     _read_only(layer, ("id", "code", "area_m2", "seq", "sha256", "size_bytes", "mime_type",
                        "storage", *RECORD_KEEPING))

@@ -1,9 +1,12 @@
 """A QGIS project view of a settlement store: layers, relations, forms, styles.
 
 Used by the plugin's "New/Open settlement store" (into the current project)
-and by ``build.py demo`` (written to a .qgz file that opens it).
+and by ``build.py demo`` and field packages (field_project.py), written to a
+.qgz file that opens the store.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 from qgis.core import (
     QgsCoordinateReferenceSystem,
@@ -125,12 +128,21 @@ def remove_store_from_project(project: QgsProject, group: QgsLayerTreeGroup) -> 
     group.parent().removeChildNode(group)
 
 
-def write_project(store: SettlementStore, project_path: str, lang: str = "en") -> str:
-    """Write a .qgz that opens the store, with paths relative to the project."""
+def write_project(store: SettlementStore, project_path: str, lang: str = "en", *,
+                  title: str | None = None,
+                  prepare: Callable[[QgsProject, dict[str, QgsVectorLayer]], None] | None = None
+                  ) -> str:
+    """Write a .qgz that opens the store, with paths relative to the project.
+
+    ``prepare(project, layers)`` adds what a kind of project needs on top of the
+    store's layers, forms and relations (a field package's variables), before it is written.
+    """
     project = QgsProject()
     try:
-        project.setTitle(tr("Settlement store {0}").format(source_for(store).label))
+        project.setTitle(title or tr("Settlement store {0}").format(source_for(store).label))
         layers = add_store_to_project(project, store, lang)
+        if prepare is not None:
+            prepare(project, layers)
         extent = layers["parcels"].extent()
         if not extent.isEmpty():
             extent.scale(1.1)
