@@ -121,14 +121,15 @@ def cut_package(store: SettlementStore, folder: str | os.PathLike, request: Pack
     os.makedirs(partial)
     try:
         with store.transaction():
-            area = _area(store, request)
+            area, pieces = _area(store, request)
             report(0.05, "Finding the records in the area")
-            ids = _select(store, area.buffer(_margin(store, request.margin_m)))
+            ids = _select(store, shapely.buffer(pieces, _margin(store, request.margin_m)))
             manifest = FieldPackage(
                 id=str(uuid.uuid4()), store_id=store.store_id, team=team,
                 enumerators=[e.strip() for e in request.enumerators if e.strip()],
                 device=(request.device or "").strip() or None, made_at=utc_now(),
-                made_by=store.actor, area_wkt=area.wkt, margin_m=float(request.margin_m),
+                made_by=store.actor, area_wkt=shapely.to_wkt(area, rounding_precision=3),
+                margin_m=float(request.margin_m),
                 personal_data=request.personal_data,
                 base_audit_id=int(store.db.scalar("SELECT coalesce(max(id), 0) FROM audit_log")),
                 schema_version=store.schema_version, srid=store.srid, folder=partial)
@@ -182,7 +183,8 @@ def _check_target(folder: str) -> None:
         os.rmdir(folder)  # empty: replaced by the finished package
 
 
-def _area(store: SettlementStore, request: PackageRequest) -> Any:
+def _area(store: SettlementStore, request: PackageRequest) -> tuple[Any, Any]:
+    """The package's area (as the manifest records it) and the shapes to search around."""
     if request.area_wkt:
         try:
             area = shapely_wkt.loads(request.area_wkt)
@@ -191,18 +193,25 @@ def _area(store: SettlementStore, request: PackageRequest) -> Any:
                                     kind="area") from None
         if area.is_empty or area.geom_type not in ("Polygon", "MultiPolygon"):
             raise FieldPackageError("The package area must be a polygon.", kind="area")
-        return shapely.make_valid(area) if not area.is_valid else area
+        area = shapely.make_valid(area) if not area.is_valid else area
+        return area, [area]
     blocks = [b for b in request.blocks if b]
     if not blocks:
         raise FieldPackageError("Draw the package area or choose blocks.", kind="area")
     db = store.db
-    rows = db.query(f"SELECT {db.geometry_as_wkb('boundary')} AS boundary FROM spatial_unit "
-                    f"WHERE kind = 'parcel' AND end_lifespan_version IS NULL "
+    rows = db.query(f"SELECT block, {db.geometry_as_wkb('boundary')} AS boundary "
+                    f"FROM spatial_unit WHERE kind = 'parcel' AND end_lifespan_version IS NULL "
                     f"AND block IN {db.json_list_sql}", (json.dumps(blocks),))
     shapes = [shapely_wkb.loads(bytes(r["boundary"])) for r in rows if r["boundary"]]
     if not shapes:
         raise FieldPackageError(f"No parcels in the blocks {', '.join(blocks)}.", kind="area")
-    return shapely.union_all(shapes)
+    # the manifest keeps each block's outline; the search goes around every parcel
+    outlines = {}
+    for row, shape in zip((r for r in rows if r["boundary"]), shapes):
+        outlines.setdefault(row["block"], []).append(shape)
+    area = shapely.union_all([shapely.convex_hull(shapely.union_all(group))
+                              for group in outlines.values()])
+    return area, shapes
 
 
 def _margin(store: SettlementStore, metres: float) -> float:
@@ -213,7 +222,10 @@ def _margin(store: SettlementStore, metres: float) -> float:
 
 
 def _select(store: SettlementStore, search: Any) -> dict[str, list[str]]:
-    """The ids of every record that goes into the package, per table."""
+    """The ids of every record that goes into the package, per table.
+
+    ``search`` is an array of shapes: every spatial unit touching one comes.
+    """
     db = store.db
     live = "end_lifespan_version IS NULL"
     units = db.query(f"SELECT id, kind, parcel_id, {db.geometry_as_wkb('boundary')} AS boundary,"
@@ -221,7 +233,10 @@ def _select(store: SettlementStore, search: Any) -> dict[str, list[str]]:
                      f"WHERE {live}")
     shapes = [shapely_wkb.loads(bytes(u["boundary"] or u["location"]))
               if (u["boundary"] or u["location"]) else shapely.Point() for u in units]
-    hits = shapely.intersects(shapes, search) if shapes else []
+    touched = set()
+    if shapes:
+        touched = set(shapely.STRtree(shapes).query(search, predicate="intersects")[1].tolist())
+    hits = [index in touched for index in range(len(units))]
     parcels = {u["id"] for u, hit in zip(units, hits) if hit and u["kind"] == "parcel"}
     chosen = {u["id"] for u, hit in zip(units, hits)
               if u["kind"] == "parcel" and hit or u["kind"] == "structure"

@@ -41,6 +41,7 @@ from .package_merge import (
     EDITED_BOTH,
     OVERLAPPING_PARCELS,
     POLICIES,
+    SEEN_DELETED,
     Change,
     Conflict,
     MergePlan,
@@ -51,6 +52,7 @@ from .package_rows import (
     compared_columns,
     fingerprint,
     geometry_columns,
+    is_live,
     read_rows,
     to_json,
 )
@@ -434,21 +436,32 @@ class _Writer:
         self._new_base()
 
     def _new_base(self) -> None:
-        """The merged state becomes the base the package is compared with next time."""
+        """The merged state becomes the base the package is compared with next time.
+
+        Only the records this merge wrote, or decided about, get a new base: for
+        the others the package and the store still say what they said at the cut.
+        """
+        touched: dict[str, set[str]] = {t: set() for t in FIELD_TABLES}
+        for change in self.plan.changes:
+            touched[change.table].add(change.record_id)
+        for conflict in self.plan.conflicts:
+            touched[conflict.table].update(i for i in (conflict.record_id, conflict.other_id) if i)
         rows = []
         for table in FIELD_TABLES:
             package_rows = self.plan.package_rows.get(table, {})
-            ids = sorted(set(package_rows) | {i for (t, i) in self.plan.base if t == table})
+            ids = sorted(touched[table])
             compared = compared_columns(self.db, table)
             current = read_rows(self.db, table, compared, ids)
             for record_id in ids:
                 old = self.plan.base.get((table, record_id), {})
                 pkg = package_rows.get(record_id)
+                if pkg is None and not old:
+                    continue  # the store's side of a conflict: not the package's record
                 in_store = current.get(record_id)
                 rows.append((
                     self.plan.package.id, table, record_id,
                     fingerprint(in_store, compared) if in_store else old.get("store_hash", ""),
-                    fingerprint(pkg, compared) if pkg else old.get("package_hash", ""),
+                    fingerprint(pkg, compared) if is_live(pkg) else SEEN_DELETED,
                     to_json(pkg, compared) if pkg else old.get("package_values")))
         self.db.executemany(
             "INSERT INTO field_package_base (package_id, table_name, record_id, store_hash, "

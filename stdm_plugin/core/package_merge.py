@@ -51,6 +51,8 @@ CONFLICT_TITLES = {
     OVERLAPPING_PARCELS: "new parcel overlaps a parcel another team or the office added",
     DUPLICATE_PERSON: "new person looks like a person already in the store",
 }
+#: the package fingerprint of a record whose deletion in the package was merged or decided
+SEEN_DELETED = "deleted"
 #: how a conflict can be resolved: the store's version, the package's, or both
 CHOICES = ("mine", "theirs", "both")
 #: ``policy`` for conflicts without their own resolution; "ask" refuses to guess
@@ -292,10 +294,13 @@ def _compare_record(plan: MergePlan, table: str, record_id: str, pkg: Row | None
     in_package = is_live(pkg)
     in_store = is_live(current)
     package_changed = in_package and fingerprint(pkg, compared) != base["package_hash"]
+    if in_package and in_store and not package_changed:
+        plan.unchanged += 1  # the common case: the store's changes, if any, stand
+        return
     store_changed = in_store and fingerprint(current, compared) != base["store_hash"]
     changed = _changed_columns(pkg, base, table, compared) if package_changed else ()
-    if not in_package and not in_store:
-        plan.unchanged += 1
+    if not in_package and (not in_store or base["package_hash"] == SEEN_DELETED):
+        plan.unchanged += 1  # deleted on both sides, or the deletion was decided before
     elif not in_package:
         if store_changed:
             plan.conflicts.append(Conflict(DELETED_IN_PACKAGE, table, record_id, current, pkg,

@@ -21,7 +21,7 @@ from shapely.geometry import box
 
 from stdm_plugin.core import Party, SocialTenure, SpatialUnit
 from stdm_plugin.core.errors import FieldPackageError
-from stdm_plugin.core.package_apply import apply_merge
+from stdm_plugin.core.package_apply import apply_merge, merge_package
 from stdm_plugin.core.package_merge import (
     DELETED_IN_PACKAGE,
     DELETED_IN_STORE,
@@ -37,6 +37,13 @@ def world(store, tmp_path):
     ids = small_world(store)
     ids["folder"] = cut(store, tmp_path / "pkg", blocks=["B1"])
     return ids
+
+
+def merged_for_good(store, folder):
+    """A second merge of the same package changes nothing, whatever was chosen."""
+    before = counts(store)
+    assert merge_package(store, folder).nothing_changed
+    assert counts(store) == before
 
 
 def only_conflict(plan, kind):
@@ -75,6 +82,7 @@ def test_edited_on_both_sides(store, world, choice):
         assert "Awa Aminata" in history
         row = live(store, "party", world["awa"])
         assert (row["prov_team"], row["prov_enumerator"]) == ("Equipe A", "moussa")
+    merged_for_good(store, world["folder"])
 
 
 @pytest.mark.parametrize("choice", ["mine", "theirs", "both"])
@@ -91,6 +99,7 @@ def test_deleted_in_store_edited_in_package(store, world, choice):
         assert row is None
     else:
         assert row is not None and row["land_use"] == "commercial"
+    merged_for_good(store, world["folder"])
 
 
 @pytest.mark.parametrize("choice", ["mine", "theirs", "both"])
@@ -109,6 +118,7 @@ def test_deleted_in_package_edited_in_store(store, world, choice):
         assert retired["end_lifespan_version"] is not None  # retired, never deleted
     else:
         assert row["land_use"] == "mixed"
+    merged_for_good(store, world["folder"])
 
 
 @pytest.mark.parametrize("choice", ["mine", "theirs", "both"])
@@ -145,6 +155,7 @@ def test_new_parcels_of_two_teams_overlap(store, world, choice):
     if choice != "mine":
         assert report.renumbered == {"KOU-P00004": "KOU-P00005"}
         assert live(store, "spatial_unit", mine)["code"] == "KOU-P00005"
+    merged_for_good(store, world["folder"])
 
 
 def test_small_overlaps_are_no_conflict(store, world):
@@ -175,6 +186,7 @@ def test_same_id_number_is_a_duplicate_person(store, world, choice):
     assert holder == {"mine": office.id, "theirs": mine, "both": mine}[choice]
     assert (live(store, "party", office.id) is None) == (choice == "theirs")
     assert (live(store, "party", mine) is None) == (choice == "mine")
+    merged_for_good(store, world["folder"])
 
 
 def test_close_name_in_the_same_household_is_a_duplicate_person(store, world):
