@@ -151,10 +151,12 @@ def main() -> int:
                         help="runs per variant, interleaved; the median is reported")
     parser.add_argument("--child", choices=sorted(VARIANTS), help=argparse.SUPPRESS)
     parser.add_argument("--suite", choices=("insert", "import", "certificates", "geometry",
-                                            "all"),
+                                            "packages", "all"),
                         default="all", help="insert (this file), import (import_bench.py), "
                         "certificates (certificate_bench.py), geometry (geometry_bench.py), "
-                        "or all four")
+                        "packages (package_bench.py), or all five")
+    parser.add_argument("--package-parcels", type=int, default=200_000,
+                        help="parcels in the store the packages suite merges into")
     parser.add_argument("--certificates", type=int, default=500,
                         help="certificates for the certificates suite")
     parser.add_argument("--submissions", type=int, default=50_000,
@@ -169,6 +171,12 @@ def main() -> int:
     if args.child:
         child(args.child, args.parcels)
         return 0
+    if args.suite in ("packages", "all"):
+        from package_bench import bench as package_bench
+
+        package_bench(args.package_parcels, args.repeat)
+        if args.suite == "packages":
+            return 0
     if args.suite in ("geometry", "all"):
         from geometry_bench import bench as geometry_bench
 
