@@ -13,10 +13,11 @@ from .processing_algorithms import plugin_icon
 from .processing_cadastre import ImportStructuresAlgorithm, ReconcileCadastreAlgorithm
 from .processing_exchange import ExportChangesAlgorithm, ExportStoreAlgorithm
 from .processing_geometry import CheckGeometryAlgorithm
+from .processing_packages import MergeFieldPackageAlgorithm
 
 PROVIDER_ID = "stdm"
 ALGORITHMS = (CheckGeometryAlgorithm, ImportStructuresAlgorithm, ReconcileCadastreAlgorithm,
-              ExportStoreAlgorithm, ExportChangesAlgorithm)
+              ExportStoreAlgorithm, ExportChangesAlgorithm, MergeFieldPackageAlgorithm)
 
 
 class StdmProvider(QgsProcessingProvider):

@@ -2,7 +2,7 @@
 
 The store is the demo settlement; a package is cut for block B1A and then
 edited the way QField edits it, with plain sqlite3 and mod_spatialite on the
-package's field_store.sqlite. The comparison and the merge run as QgsTasks
+package's field_store.sqlite (merge_samples.py). The comparison and the merge run as QgsTasks
 through QGIS's task manager; the tests wait for them by processing events
 (never ``waitForFinished``: finished() must run on the main thread). The
 dialogs are used while shown, by their widgets; what the core wrote is read
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import pathlib
 import sqlite3
 import time
 import uuid
@@ -22,21 +21,24 @@ from qgis.core import Qgis, QgsApplication, QgsFeatureRequest, QgsProject
 from qgis.PyQt.QtCore import Qt
 from shapely.geometry import box
 
-from stdm_plugin.core import SettlementStore, SpatialUnit
-from stdm_plugin.core.demo_settlement import load_demo_settlement
-from stdm_plugin.core.field_package import PACKAGE_STORE, PackageRequest, cut_package
+from stdm_plugin.core import SpatialUnit
 from stdm_plugin.core.package_merge import EDITED_BOTH
 from stdm_plugin.core.users import sign_in, sign_out
 from stdm_plugin.gui import merge_actions
 from stdm_plugin.gui.package_pick_dialog import PackagePickDialog
 from stdm_plugin.qgis.merge_task import ApplyMergeTask, MergeTarget
 from stdm_plugin.qgis.sources import SpatiaLiteSource
+from tests.qgis.merge_samples import (
+    LONG_NAME,
+    OFFICE_NAME,
+    ROOT,
+    cut,
+    demo_store,
+    field_database,
+    returned_package,
+)
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-DEMO_DATA = ROOT / "demo" / "data"
 ARTIFACTS = ROOT / "test-artifacts"
-LONG_NAME = "Aminata Fanta Marie-Christine épouse Kouadio-Bamba de la Lagune Ébrié"
-OFFICE_NAME = "Aminata (corrected at the office)"
 
 
 def messages(iface, level):
@@ -61,46 +63,12 @@ def wait_until(done, seconds=60):
     QgsApplication.processEvents()
 
 
-def demo_store(path) -> SettlementStore:
-    store = SettlementStore.create(path, 32630, actor="office")
-    load_demo_settlement(store, DEMO_DATA)
-    return store
-
-
-def cut(store, folder) -> str:
-    cut_package(store, folder, PackageRequest(team="Equipe A", blocks=["B1A"],
-                                              enumerators=["moussa"], device="Tablet 3"))
-    return str(folder)
-
-
-def field_database(folder) -> sqlite3.Connection:
-    """The package's database as QField opens it: sqlite3 with mod_spatialite."""
-    con = sqlite3.connect(str(pathlib.Path(folder) / PACKAGE_STORE))
-    con.enable_load_extension(True)
-    con.load_extension("mod_spatialite")
-    con.row_factory = sqlite3.Row
-    return con
-
-
 @pytest.fixture
 def returned(tmp_path):
     """The demo store, a package of block B1A edited in the field (a person renamed, an
     enumerated claim deleted), and the same person renamed differently at the office."""
     store = demo_store(tmp_path / "koumassi.sqlite")
-    folder = cut(store, tmp_path / "equipe_a")
-    con = field_database(folder)
-    person = con.execute("SELECT id, last_name FROM party WHERE party_type = 'person' AND "
-                         "end_lifespan_version IS NULL ORDER BY id LIMIT 1").fetchone()
-    claim = con.execute("SELECT id FROM social_tenure WHERE adjudication_state = 'enumerated' "
-                        "AND party_id <> ? ORDER BY id LIMIT 1", (person["id"],)).fetchone()
-    con.execute("UPDATE party SET first_name = ?, updated_by = 'moussa' WHERE id = ?",
-                (LONG_NAME, person["id"]))
-    con.execute("DELETE FROM social_tenure WHERE id = ?", (claim["id"],))
-    con.commit()
-    con.close()
-    store.parties.update(person["id"], first_name=OFFICE_NAME)
-    store.info = {"folder": folder, "person": person["id"], "last_name": person["last_name"],
-                  "claim": claim["id"]}
+    store.info = returned_package(store, tmp_path / "equipe_a")
     yield store
     store.close()
 
