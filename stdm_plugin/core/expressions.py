@@ -7,7 +7,9 @@ tokenised and parsed into a small tree, so a hostile form cannot run code.
 
 Supported: numbers, 'strings', ``.`` (the answer being checked),
 ``${name}`` (another answer), ``or and = != < <= > >= + - * div mod``,
-parentheses, and the functions in FUNCTIONS.
+parentheses, and the functions in FUNCTIONS. regex() takes a quoted pattern
+only, checked when the expression is parsed, and matches it with
+form_regex in time proportional to the text (never with Python's re).
 """
 from __future__ import annotations
 
@@ -17,11 +19,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any, Callable, Mapping
 
+from . import form_regex
 from .errors import StdmError
 
 
 class ExpressionError(StdmError):
     """An expression that cannot be parsed, or uses something not supported."""
+
+
+class RegexTextTooLongError(ExpressionError):
+    """regex() was asked to look at a text over form_regex.MAX_TEXT characters."""
 
 
 TOKEN = re.compile(r"""
@@ -141,16 +148,38 @@ class _Parser:
                     self.take(",")
                     args.append(self.expression(0))
             self.take(")")
-            if value == "regex" and (len(args) != 2 or args[1].kind != "string"):
-                # a pattern taken from an answer could be made to backtrack for hours
-                raise ExpressionError(f"regex() takes a value and a quoted pattern, e.g. "
-                                      f"regex(., '^[0-9]+$'), in {self.text!r}")
+            if value == "regex":
+                check_regex(args, self.text)
             return Node("call", value, tuple(args))
         raise ExpressionError(f"Unexpected {value!r} in {self.text!r}")
 
 
 def parse(text: str) -> Node:
     return _Parser(text).parse()
+
+
+def check_regex(args: tuple[Node, ...] | list[Node], text: str) -> None:
+    """regex() takes a value and a quoted pattern that form_regex runs, or is refused.
+
+    The pattern is part of the form, never an answer; form_regex says which
+    patterns it refuses (backreferences, nested quantifiers...) and why.
+    """
+    if len(args) != 2 or args[1].kind != "string":
+        raise ExpressionError(f"regex() takes a value and a quoted pattern, e.g. "
+                              f"regex(., '^[0-9]+$'), in {text!r}")
+    try:
+        form_regex.compile_pattern(args[1].value)
+    except form_regex.PatternError as exc:
+        raise ExpressionError(f"The regex() pattern '{args[1].value}' is refused: {exc}; "
+                              f"in {text!r}") from exc
+
+
+def regex_calls(node: Node) -> list[Node]:
+    """The regex() calls of an expression, outermost first."""
+    found = [node] if node.kind == "call" and node.value == "regex" else []
+    for child in node.children:
+        found += regex_calls(child)
+    return found
 
 
 def references(node: Node) -> set[str]:
@@ -222,10 +251,15 @@ def _selected(values: Any, choice: Any) -> bool:
 
 
 def _regex(value: Any, pattern: Any) -> bool:
+    """Matched in time proportional to the text (form_regex), never with ``re``."""
+    text = _text(value)
+    if len(text) > form_regex.MAX_TEXT:
+        raise RegexTextTooLongError(f"regex() is not applied to a text of {len(text)} "
+                                    f"characters (at most {form_regex.MAX_TEXT})")
     try:
-        return re.search(_text(pattern), _text(value)) is not None
-    except re.error as exc:
-        raise ExpressionError(f"Bad regular expression {pattern!r}: {exc}") from exc
+        return form_regex.compile_pattern(_text(pattern)).search(text)
+    except form_regex.PatternError as exc:
+        raise ExpressionError(f"The regex() pattern '{pattern}' is refused: {exc}") from exc
 
 
 def _int(value: Any) -> float:
@@ -308,7 +342,20 @@ def evaluate(node: Node, answers: Mapping[str, Any], current: Any = None) -> Any
 
 
 def holds(text: str | None, answers: Mapping[str, Any], current: Any = None) -> bool:
-    """True when the condition holds (an empty condition always does)."""
+    """True when the condition holds (an empty condition always does).
+
+    A condition that would apply regex() to a text longer than
+    form_regex.MAX_TEXT does not hold, whatever the rest of it says: so an
+    over-long answer fails ``regex(., ...)`` and ``not(regex(., ...))`` alike,
+    as the QGIS forms' translation does (qgis/form_expressions.py).
+    """
     if not text:
         return True
-    return _truth(evaluate(parse(text), answers, current))
+    node = parse(text)
+    try:
+        for call in regex_calls(node):
+            if len(_text(evaluate(call.children[0], answers, current))) > form_regex.MAX_TEXT:
+                return False
+        return _truth(evaluate(node, answers, current))
+    except RegexTextTooLongError:  # a regex() inside the text given to another one
+        return False

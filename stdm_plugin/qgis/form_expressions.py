@@ -11,6 +11,11 @@ leaves that rule out rather than applying a different one.
 XLSForm treats an unanswered question as the empty string, QGIS as NULL;
 comparisons with a text literal therefore read ``coalesce(to_string(x), '')``
 so that ``${x} = ''`` holds for an empty field as it does on the phone.
+
+regex() patterns pass the core's check again (expressions.check_regex:
+QGIS's PCRE backtracks, so the patterns refused there are refused here),
+and a condition with regex() starts with a length check, so that it does
+not hold for a text over form_regex.MAX_TEXT characters, as in the core.
 """
 from __future__ import annotations
 
@@ -19,7 +24,9 @@ from typing import Callable
 
 from qgis.core import QgsExpression
 
+from ..core import expressions
 from ..core.expressions import Node
+from ..core.form_regex import MAX_TEXT
 
 
 class UntranslatableError(ValueError):
@@ -92,7 +99,17 @@ OPERATORS = {"or": "OR", "and": "AND", "=": "=", "!=": "<>", "<": "<", "<=": "<=
 
 
 def translate(node: Node, scope: FieldScope) -> str:
-    """The QGIS expression for ``node``; raises UntranslatableError when there is none."""
+    """The QGIS expression for ``node``; raises UntranslatableError when there is none.
+
+    A pattern the core refuses raises the core's ExpressionError.
+    """
+    sql = _translate(node, scope)
+    guards = [f"length({as_text(_translate(call.children[0], scope))}) <= {MAX_TEXT}"
+              for call in expressions.regex_calls(node)]
+    return f"({' AND '.join(guards)} AND {sql})" if guards else sql
+
+
+def _translate(node: Node, scope: FieldScope) -> str:
     if node.kind == "number":
         return _number(node.value)
     if node.kind == "string":
@@ -106,16 +123,18 @@ def translate(node: Node, scope: FieldScope) -> str:
             raise UntranslatableError(f"${{{node.value}}} is not a field of the same record")
         return column(scope.fields[node.value])
     if node.kind == "unary":
-        return f"(-{translate(node.children[0], scope)})"
+        return f"(-{_translate(node.children[0], scope)})"
     if node.kind == "call":
         if node.value not in FUNCTIONS:
             raise UntranslatableError(f"{node.value}() has no QGIS counterpart")
         counts, build = FUNCTIONS[node.value]
         _arguments(node.value, len(node.children), counts)
-        return build(*(translate(child, scope) for child in node.children))
+        if node.value == "regex":
+            expressions.check_regex(node.children, "regex()")
+        return build(*(_translate(child, scope) for child in node.children))
     if node.kind != "binary" or node.value not in OPERATORS:
         raise UntranslatableError(f"{node.kind} {node.value!r}")
-    left, right = (translate(child, scope) for child in node.children)
+    left, right = (_translate(child, scope) for child in node.children)
     kinds = [child.kind for child in node.children]
     if node.value in ("=", "!=") and "string" in kinds:
         left, right = (sql if kind == "string" else as_text(sql)
