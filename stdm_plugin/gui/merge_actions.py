@@ -11,8 +11,8 @@ with the message bar and the store's layers refreshed.
 
 One merge at a time: ``plugin.merge_flow`` holds the one under way (the
 plugin's ``__init__`` does not know it, so it is read with ``getattr``);
-unloading the plugin (its menu is deleted) cancels its task and closes its
-windows.
+unloading the plugin (``close_merge``, or its menu being deleted) cancels
+its task and closes its windows.
 """
 from __future__ import annotations
 
@@ -64,6 +64,14 @@ def start_merge(plugin, folder: str, target: Optional[MergeTarget] = None,
     flow = MergeFlow(plugin, target)
     plugin.merge_flow = flow
     return flow if flow.analyse(folder, options) is not None else None
+
+
+def close_merge(plugin) -> None:
+    """For the plugin's unload: cancel a merge under way (nothing is merged) and close its
+    windows. Deleting the plugin's menu does the same, later, from the event loop."""
+    flow = getattr(plugin, "merge_flow", None)
+    if flow is not None:
+        flow.close()
 
 
 def merge_target(plugin) -> Optional[MergeTarget]:

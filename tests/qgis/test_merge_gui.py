@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 from qgis.core import Qgis, QgsApplication, QgsFeatureRequest, QgsProject
-from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtCore import QEvent, Qt
 from shapely.geometry import box
 
 from stdm_plugin.core import SpatialUnit
@@ -321,6 +321,22 @@ def test_the_menu_entry_asks_for_the_folder_then_compares(plugin, returned, monk
     flow.dialog.reject()  # closed without merging: the flow ends, nothing written
     QgsApplication.processEvents()
     assert getattr(plugin, "merge_flow", None) is None and merged_count(store) == 0
+
+
+def test_unloading_the_plugin_closes_the_merge(plugin, returned):
+    store = returned
+    assert plugin.show_store(store.path)
+    flow = compare(plugin, store.info["folder"])
+    dialog = flow.dialog
+    assert dialog.isVisible()
+    merge_actions.close_merge(plugin)
+    assert not dialog.isVisible() and flow.dialog is None and not flow.busy
+    assert getattr(plugin, "merge_flow", None) is None and merged_count(store) == 0
+    again = compare(plugin, store.info["folder"])  # the menu's own deletion does it too
+    plugin.unload()
+    QgsApplication.processEvents()
+    QgsApplication.sendPostedEvents(None, QEvent.DeferredDelete)  # the menu's deleteLater
+    assert again.dialog is None and not again.busy
 
 
 # --- the task ------------------------------------------------------------------------------------
