@@ -191,8 +191,9 @@ class MergeFlow:
             self._failed(tr("The merge of {0} was cancelled; nothing was merged.").format(name),
                          warning=True)
             return
-        if report is None:
-            self._failed(tr("Field package {0}: {1}").format(name, outcome.error))
+        if report is None:  # a store changed since the comparison needs a new one
+            self._failed(tr("Field package {0}: {1}").format(name, outcome.error),
+                         retry=outcome.kind != "stale")
             return
         self._refresh()
         if report.nothing_changed:
@@ -211,10 +212,10 @@ class MergeFlow:
         self._finish()  # the report stays open; another merge may start
         self.report_dialog.show()
 
-    def _failed(self, message: str, warning: bool = False) -> None:
+    def _failed(self, message: str, warning: bool = False, retry: bool = True) -> None:
         (self._warning if warning else self._error)(message)
         if self.dialog is not None:
-            self.dialog.failed(message)
+            self.dialog.failed(message, retry)
         else:
             self._finish()
 

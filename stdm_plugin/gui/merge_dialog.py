@@ -327,12 +327,14 @@ class MergeDialog(QDialog):
     def set_progress(self, percent: float) -> None:
         self.progress.setValue(int(percent))
 
-    def failed(self, message: str) -> None:
-        """The merge did not happen: say why, and let the user choose again."""
+    def failed(self, message: str, retry: bool = True) -> None:
+        """The merge did not happen: say why, and let the user choose again (unless the
+        comparison itself no longer holds: ``retry`` False)."""
         self.progress.hide()
         for combo in (*self.combos, self.policy_combo):
-            combo.setEnabled(True)
+            combo.setEnabled(retry)
         self.update_merge_button()
+        self.merge_button.setEnabled(retry and self.merge_button.isEnabled())
         self.status.setStyleSheet(PROBLEM_STYLE)
         self.status.setText(message)
 

@@ -265,6 +265,28 @@ def test_overlapping_new_parcels_show_areas_and_renumbered_codes(plugin, qgis_if
     report_dialog.close()
 
 
+def test_a_store_changed_after_the_comparison_is_refused_in_the_dialog(plugin, qgis_iface,
+                                                                       returned):
+    store, info = returned, returned.info
+    assert plugin.show_store(store.path)
+    flow = compare(plugin, info["folder"])
+    dialog = flow.dialog
+    dialog.set_policy("theirs")
+    kofi = store.db.scalar("SELECT id FROM party WHERE party_type = 'person' AND id <> ? "
+                           "LIMIT 1", (info["person"],))
+    store.parties.update(kofi, remarks="seen at the office meanwhile")
+    dialog.merge_button.click()
+    wait_until(lambda: flow.task is None)
+    message = dialog.status.text()
+    assert "The store changed since" in message and "nothing was merged" in message
+    assert any("The store changed since" in m for m in messages(qgis_iface, Qgis.Critical))
+    assert flow.dialog is dialog and dialog.isVisible() and not dialog.is_merging()
+    assert not dialog.merge_button.isEnabled()  # the comparison no longer holds
+    assert flow.report_dialog is None and merged_count(store) == 0
+    screenshot(dialog, "merge_refused_stale.png")
+    dialog.reject()
+
+
 # --- who may merge ---------------------------------------------------------------------------
 def test_only_a_supervisor_or_land_officer_merges(plugin, qgis_iface, returned):
     store = returned
