@@ -204,7 +204,13 @@ def transaction(backend: Backend) -> Iterator[Backend]:
         raise
     else:
         backend._stdm_tx_depth = depth  # type: ignore[attr-defined]
-        if depth == 0:
-            backend.commit()
-        else:
-            backend.release(name)
+        try:
+            if depth == 0:
+                backend.commit()
+            else:
+                backend.release(name)
+        except Exception as exc:  # e.g. the server ended the session: nothing was saved
+            translated = backend.translate_error(exc)
+            if translated is not exc:
+                raise translated from exc
+            raise

@@ -22,6 +22,16 @@ LOCK_TIMEOUT_MS = 5000
 GEOMETRY_TYPES = {"MULTIPOLYGON": "MultiPolygon", "POINT": "Point", "POLYGON": "Polygon"}
 
 
+#: a transaction left idle this long (ms) is ended by the server, its locks released
+IDLE_IN_TRANSACTION_MS = 600_000
+#: TCP keepalives both ways, so that the server notices a client that is gone (and the
+#: client a server that is gone) in about two minutes instead of two hours
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 60, "keepalives_interval": 10,
+              "keepalives_count": 6}
+SERVER_KEEPALIVES = {"tcp_keepalives_idle": 60, "tcp_keepalives_interval": 10,
+                     "tcp_keepalives_count": 6}
+
+
 def check_schema_name(schema: str) -> str:
     if not SCHEMA_NAME.match(schema or ""):
         raise StoreError(f"{schema!r} is not a usable schema name: lower-case letters, digits "
@@ -49,14 +59,15 @@ class PostGISBackend(Backend):
     json_list_sql = "(SELECT jsonb_array_elements_text(CAST(? AS jsonb)))"
 
     def __init__(self, connection: dict[str, Any], schema: str, *, create_schema: bool = False,
-                 lock_timeout_ms: int = LOCK_TIMEOUT_MS) -> None:
+                 lock_timeout_ms: int = LOCK_TIMEOUT_MS,
+                 idle_timeout_ms: int = IDLE_IN_TRANSACTION_MS) -> None:
         psycopg2 = _driver()
         self.schema = check_schema_name(schema)
         self.connection_params = dict(connection)
         shown = {k: v for k, v in connection.items() if k not in ("password",)}
         self.location = f"PostgreSQL {shown} schema {schema}"
         try:
-            self._con = psycopg2.connect(**connection)
+            self._con = psycopg2.connect(**{**KEEPALIVES, **connection})
         except psycopg2.OperationalError as exc:
             raise StoreError(f"Could not connect to {self.location}: "
                              f"{str(exc).strip()}") from exc
@@ -67,6 +78,12 @@ class PostGISBackend(Backend):
                 cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             cursor.execute(f'SET search_path TO "{self.schema}", public')
             cursor.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
+            # a client that vanished mid-transaction (power cut, lost network) must not
+            # hold its locks for the two hours TCP takes to notice: the server ends it
+            cursor.execute("SET idle_in_transaction_session_timeout = "
+                           f"{int(idle_timeout_ms)}")
+            for setting, value in SERVER_KEEPALIVES.items():
+                cursor.execute(f"SET {setting} = {int(value)}")
 
     @staticmethod
     def _sql(sql: str) -> str:

@@ -114,3 +114,29 @@ def test_a_connection_lost_mid_save_saves_nothing(postgis_server, connection):
     store.close()
     with SettlementStore.open_postgis(connection, schema) as again:
         assert again.parties.count() == 0
+
+
+def test_a_client_that_vanished_mid_transaction_does_not_hold_its_locks(postgis_server,
+                                                                        connection):
+    """A laptop that lost power mid-save: the server ends its idle transaction and the
+    others can save again, without the change it had begun."""
+    import time
+
+    from stdm_plugin.core.backend import transaction
+    from stdm_plugin.core.postgis import PostGISBackend
+
+    schema = postgis_server.fresh_schema()
+    with SettlementStore.create_postgis(connection, schema, 4326) as store:
+        awa = store.parties.add(Party(first_name="Awa"))
+        assert store.db.scalar("SHOW idle_in_transaction_session_timeout") == "10min"
+        assert store.db.scalar("SHOW tcp_keepalives_idle") == "60"
+    gone = PostGISBackend(connection, schema, idle_timeout_ms=300)
+    with pytest.raises(StoreError, match="Nothing was saved"):
+        with transaction(gone):
+            gone.execute("UPDATE party SET first_name = 'half saved' WHERE id = ?", (awa.id,))
+            time.sleep(1.5)  # the client says nothing more, as a dead one would
+            with SettlementStore.open_postgis(connection, schema) as other:
+                other.parties.update(awa.id, first_name="Awa Fanta")  # no lock in the way
+    gone.close()
+    with SettlementStore.open_postgis(connection, schema) as again:
+        assert again.parties.get(awa.id).first_name == "Awa Fanta"
