@@ -1,6 +1,6 @@
 """One write operation for the fault test, run in its own process so it can be SIGKILLed.
 
-Usage: ``python fault_worker.py import|enumerate|copy|certify STORE [ARG]``.
+Usage: ``python fault_worker.py import|enumerate|copy|certify|merge STORE [ARG]``.
 
 STORE is a SpatiaLite file, or a PostGIS store written as ``postgis:`` and
 JSON ``{"connection": {...}, "schema": ...}`` (see ``postgis_spec``); the
@@ -203,8 +203,65 @@ def run_certify(path: str, out: str) -> None:
     say("done")
 
 
+#: the demo blocks a field package is cut for, and what its team adds
+PACKAGE_BLOCKS = ("B3A", "B3B", "B3C", "B3D", "B3E", "B4A", "B4B", "B4C", "B4D", "B4E")
+PACKAGE_NEW_HOUSEHOLDS = 150
+
+
+def prepare_package(store: SettlementStore, folder: str) -> None:
+    """Cut a package from ``store``, edit it as a team would in QField (plain SQL), and
+    edit some of the same people in the office meanwhile: conflicts for the merge."""
+    import sqlite3
+    import uuid
+
+    from stdm_plugin.core.field_package import PACKAGE_STORE, PackageRequest, cut_package
+    from stdm_plugin.core.spatialite import load_spatialite
+
+    cut_package(store, folder, PackageRequest(team="Fault", blocks=PACKAGE_BLOCKS,
+                                              enumerators=["fault-enumerator"]))
+    con = sqlite3.connect(os.path.join(folder, PACKAGE_STORE))
+    load_spatialite(con)
+    settlement = con.execute("SELECT id FROM settlement").fetchone()[0]
+    with con:
+        con.execute("UPDATE spatial_unit SET land_use = 'mixed' WHERE kind = 'parcel'")
+        con.execute("UPDATE party SET phone = '0700000000' WHERE party_type = 'person'")
+        con.execute("DELETE FROM social_tenure WHERE rowid % 5 = 0 "
+                    "AND adjudication_state = 'enumerated'")
+        for i in range(PACKAGE_NEW_HOUSEHOLDS):
+            unit, person = str(uuid.uuid4()), str(uuid.uuid4())
+            x, y = 398000 + 25 * (i % 30), 588000 + 25 * (i // 30)
+            con.execute("INSERT INTO spatial_unit (id, kind, settlement_id, seq, code, boundary) "
+                        "VALUES (?, 'parcel', ?, ?, ?, CastToMulti(GeomFromText(?, 32630)))",
+                        (unit, settlement, 5000 + i, f"KOU-P{5000 + i:05d}",
+                         box(x, y, x + 20, y + 15).wkt))
+            con.execute("INSERT INTO party (id, first_name, last_name) VALUES (?, 'Yao', ?)",
+                        (person, f"Nouveau{i}"))
+            con.execute("INSERT INTO social_tenure (id, party_id, spatial_unit_id, tenure_type) "
+                        "VALUES (?, ?, ?, 'occupant')", (str(uuid.uuid4()), person, unit))
+    con.close()
+    people = store.db.query(
+        "SELECT id FROM party WHERE party_type = 'person' AND id IN (SELECT record_id FROM "
+        "field_package_base WHERE table_name = 'party') ORDER BY id LIMIT 20")
+    with store.transaction():
+        for row in people:
+            store.parties.update(row["id"], remarks="seen at the office")
+
+
+def run_merge(path: str, package: str) -> None:
+    from stdm_plugin.core.package_apply import apply_merge
+    from stdm_plugin.core.package_merge import analyse_merge
+
+    with traced(open_store(path, "fault-merge")) as store:
+        say("started")
+        plan = analyse_merge(store, package)
+        report = apply_merge(store, plan, policy="theirs")
+        if report.nothing_changed:
+            raise SystemExit("the package brought nothing")
+    say("done")
+
+
 OPERATIONS = {"import": run_import, "enumerate": run_enumerations, "copy": run_copy,
-              "certify": run_certify}
+              "certify": run_certify, "merge": run_merge}
 
 if __name__ == "__main__":
     OPERATIONS[sys.argv[1]](*sys.argv[2:])

@@ -42,8 +42,9 @@ WORKER = pathlib.Path(fault_worker.__file__)
 SEED = int(os.environ.get("STDM_FAULT_SEED", "20261125"))  # another seed: other moments
 #: kills per operation on PostGIS; every run there costs a store made in a new schema
 POSTGIS_KILLS = int(os.environ.get("STDM_FAULT_POSTGIS_KILLS", "5"))
-OPERATIONS = ("import", "enumerate", "copy", "certify")
-KILLS = {"spatialite": {"import": 15, "enumerate": 10, "copy": 10, "certify": 15},  # 50
+OPERATIONS = ("import", "enumerate", "copy", "merge", "certify")
+KILLS = {"spatialite": {"import": 12, "enumerate": 8, "copy": 8, "merge": 12,  # 50
+                        "certify": 10},
          "postgis": dict.fromkeys(OPERATIONS, POSTGIS_KILLS)}  # 20 unless told
 CERTIFIED_BLOCKS = ("B1A", "B1B", "B1C", "B1D", "B1E", "B2A")
 SUBMISSIONS = 600  # two write batches of the importer, about 1 s with start-up
@@ -370,6 +371,60 @@ def kill_certifications(stores, folder: pathlib.Path, rng: random.Random,
         stores.discard(spec)
 
 
+MERGE_COUNTED = ("package_merge", "merge_conflict", "field_package_base")
+
+
+def merge_state(store: SettlementStore) -> dict[str, int]:
+    """Row counts, and how many live records the package brought or changed."""
+    found = counts(store)
+    found.update({table: store.db.scalar(f"SELECT count(*) FROM {table}")
+                  for table in MERGE_COUNTED})
+    for table in ("party", "spatial_unit", "social_tenure"):
+        found[f"{table} from the package"] = store.db.scalar(
+            f"SELECT count(*) FROM {table} WHERE prov_package IS NOT NULL")
+    found["merges"] = store.db.scalar("SELECT coalesce(sum(merge_count), 0) FROM field_package")
+    return found
+
+
+def kill_merges(stores, folder: pathlib.Path, rng: random.Random, tally: Tally) -> None:
+    """A returned field package merged (conflicts resolved by policy) and killed; a killed
+    merge is merged again afterwards, which must give the same store as an unkilled one."""
+    from stdm_plugin.core.package_apply import merge_package
+
+    def prepared(name: str) -> tuple[str, str]:
+        spec = stores.fresh("demo", name)
+        package = str(folder / f"{name}-package")
+        with stores.open(spec) as store:
+            fault_worker.prepare_package(store, package)
+        return spec, package
+
+    reference, package = prepared("merge-ref")
+    with stores.open(reference) as store:
+        before = merge_state(store)
+    window = unkilled(stores, reference, ["merge", reference, package])
+    with stores.open(reference) as store:
+        after = merge_state(store)
+    stores.discard(reference)
+    assert after["merge_conflict"] == 20 and after["merges"] == 1
+    for n in attempts("merge", tally):
+        spec, package = prepared(f"merge-{n}")
+        run = killed(stores, spec, ["merge", spec, package], window, rng, "merge", n, tally)
+        window = narrowed(window, run)
+        label = f"merge kill {n} after {run.seconds * 1000:.0f} ms"
+        store = opened(stores, spec, label, tally)
+        if store is not None:
+            with store:
+                found = merge_state(store)
+                state = "none" if found == before else "all" if found == after else "partial"
+                if state == "partial":
+                    tally.partial.append(f"{label}: {found}")
+                merge_package(store, package, policy="theirs")  # the team's work, resumed
+                if merge_state(store) != after:
+                    tally.partial.append(f"{label}: merged again, {merge_state(store)}")
+            tally.states[("merge", state)] += 1
+        stores.discard(spec)
+
+
 def test_killed_writers_leave_whole_stores(stores, templates, tmp_path):
     rng = random.Random(SEED)
     tally = Tally(KILLS[stores.name])
@@ -377,6 +432,7 @@ def test_killed_writers_leave_whole_stores(stores, templates, tmp_path):
     kill_imports(stores, templates, rng, tally)
     kill_enumerations(stores, rng, tally)
     kill_copies(stores, templates, rng, tally)
+    kill_merges(stores, tmp_path, rng, tally)
     kill_certifications(stores, tmp_path, rng, tally)
     print(f"\nfault test on {stores.name}: {sum(tally.kills.values())} kills in "
           f"{time.perf_counter() - started:.1f} s; kills {dict(tally.kills)}; "
