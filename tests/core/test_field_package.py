@@ -154,14 +154,27 @@ def test_field_edits_merge_with_provenance_and_a_second_merge_changes_nothing(
         person = add_person(con, "Yao", "Kouassi", id_number="CI0444555", household=world["home"])
         claim = add_claim(con, person, parcel, "occupant")
         con.execute("DELETE FROM social_tenure WHERE id = ?", (world["claim"],))
+        home = "4a4a4a4a-0000-4000-8000-000000000001"
+        con.execute("INSERT INTO party (id, party_type, group_name, created_by, updated_by) "
+                    "VALUES (?, 'household', 'Famille Kouassi', 'moussa', 'moussa')", (home,))
+        con.execute("UPDATE party SET group_party_id = ? WHERE id = ?", (home, person))
+        house = "5a5a5a5a-0000-4000-8000-000000000001"
+        con.execute("INSERT INTO spatial_unit (id, kind, settlement_id, seq, code, parcel_id, "
+                    "boundary, created_by, updated_by) VALUES (?, 'structure', ?, 1, "
+                    "'KOU-S00001', ?, CastToMulti(GeomFromText(?, 32630)), 'moussa', 'moussa')",
+                    (house, world["settlement"], parcel,
+                     f"POLYGON(({X0 + 42} {Y0 + 2}, {X0 + 50} {Y0 + 2}, {X0 + 50} {Y0 + 9}, "
+                     f"{X0 + 42} {Y0 + 9}, {X0 + 42} {Y0 + 2}))"))
     report = merge_package(store, folder)
-    assert dict(report.counts) == {("spatial_unit", "changed"): 1, ("spatial_unit", "added"): 1,
-                                   ("party", "added"): 1, ("social_tenure", "added"): 1,
+    assert dict(report.counts) == {("spatial_unit", "changed"): 1, ("spatial_unit", "added"): 2,
+                                   ("party", "added"): 2, ("social_tenure", "added"): 1,
                                    ("social_tenure", "deleted"): 1}
     assert dict(report.by_enumerator) == {
-        ("aya", "spatial_unit", "changed"): 1, ("moussa", "spatial_unit", "added"): 1,
-        ("moussa", "party", "added"): 1, ("moussa", "social_tenure", "added"): 1,
+        ("aya", "spatial_unit", "changed"): 1, ("moussa", "spatial_unit", "added"): 2,
+        ("moussa", "party", "added"): 2, ("moussa", "social_tenure", "added"): 1,
         ("moussa", "social_tenure", "deleted"): 1}
+    assert live(store, "spatial_unit", house)["parcel_id"] == parcel
+    assert live(store, "party", person)["group_party_id"] == home
     assert live(store, "spatial_unit", world["p2"])["land_use"] == "mixed"
     assert live(store, "social_tenure", world["claim"]) is None
     assert live(store, "social_tenure", claim)["party_id"] == person
