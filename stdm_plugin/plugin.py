@@ -14,6 +14,7 @@ from .core.store import default_actor
 from .gui.adjudication_actions import AdjudicationActions
 from .gui.cadastre_actions import CadastreActions
 from .gui.certificate_actions import CertificateActions
+from .gui.field_package_actions import FieldPackageActions
 from .gui.register_actions import RegisterActions
 from .gui.store_safety import StoreSafetyActions
 from .qgis.i18n import tr
@@ -30,7 +31,7 @@ def user_language() -> str:
 
 
 class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
-                 RegisterActions, CadastreActions):
+                 RegisterActions, CadastreActions, FieldPackageActions):
     def __init__(self, iface) -> None:
         self.iface = iface
         self.menu: QMenu | None = None
@@ -99,6 +100,7 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
              tr("Load what ODK Central or KoBoToolbox exported (CSV or XLSX, with photos) into "
                 "the store shown in this project, with a report of every row not imported"),
              False),
+            *self.field_package_menu_entries(),
             (tr("Check store consistency…"), self.check_consistency,
              tr("Look for orphan references, tenure shares over 1, missing or changed documents "
                 "and invalid geometries in the store shown in this project"), False),
@@ -148,6 +150,7 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
             self.report_dialog.close()
         self.close_certificate_windows()  # the register and verification windows
         self.close_cadastre_tools()  # the problems dock, the split tool, check and export
+        self.close_field_package_tools()  # a package being cut leaves nothing
         for action in self.actions:
             self.iface.removeToolBarIcon(action)
         self.actions.clear()
