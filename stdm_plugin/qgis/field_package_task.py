@@ -71,6 +71,9 @@ def selected_area_wkt(layer: QgsVectorLayer, srid: int) -> str:
     if not shapes:
         raise PackageSetupError(tr("Select the polygons of the package area on the layer {0} "
                                    "first.").format(layer.name()))
+    if not layer.crs().isValid():
+        raise PackageSetupError(tr("The layer {0} has no coordinate reference system; set it "
+                                   "first (Layer Properties ▸ Source).").format(layer.name()))
     area = QgsGeometry.unaryUnion(shapes)
     target = QgsCoordinateReferenceSystem(f"EPSG:{srid}")
     if layer.crs() != target:

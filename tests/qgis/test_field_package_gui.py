@@ -41,6 +41,7 @@ from stdm_plugin.core.field_package import (
 from stdm_plugin.core.personal_data import Pseudonymiser
 from stdm_plugin.core.users import sign_in
 from stdm_plugin.gui.field_package_dialog import FieldPackageDialog
+from stdm_plugin.qgis.field_package_task import PackageSetupError, selected_area_wkt
 from stdm_plugin.qgis.field_project import PROJECT_FILE
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -330,3 +331,24 @@ def test_the_merge_entry_opens_the_merge(plugin, monkeypatch):
     [action] = [a for a in plugin.menu.actions() if a.text() == "Merge field package…"]
     action.trigger()
     assert calls == [plugin]
+
+
+def test_the_map_selection_must_make_an_area(qgis_app):
+    layer = QgsVectorLayer("Polygon?crs=EPSG:32630", "Zones", "memory")
+    square = QgsFeature(layer.fields())
+    square.setGeometry(QgsGeometry.fromWkt("POLYGON((0 0, 10 0, 10 10, 0 10, 0 0))"))
+    layer.dataProvider().addFeatures([square])
+    with pytest.raises(PackageSetupError, match="Select the polygons of the package area on "
+                                                "the layer Zones first"):
+        selected_area_wkt(layer, 32630)
+    layer.selectAll()
+    assert shapely.from_wkt(selected_area_wkt(layer, 32630)).area == pytest.approx(100)
+    lines = QgsVectorLayer("LineString?crs=EPSG:32630", "Paths", "memory")
+    with pytest.raises(PackageSetupError, match="The layer Paths has no polygons"):
+        selected_area_wkt(lines, 32630)
+    unknown = QgsVectorLayer("Polygon", "Sketch", "memory")
+    unknown.setCrs(QgsCoordinateReferenceSystem())
+    unknown.dataProvider().addFeatures([square])
+    unknown.selectAll()
+    with pytest.raises(PackageSetupError, match="no coordinate reference system"):
+        selected_area_wkt(unknown, 32630)
