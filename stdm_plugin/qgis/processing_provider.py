@@ -12,12 +12,14 @@ from .i18n import tr
 from .processing_algorithms import plugin_icon
 from .processing_cadastre import ImportStructuresAlgorithm, ReconcileCadastreAlgorithm
 from .processing_exchange import ExportChangesAlgorithm, ExportStoreAlgorithm
+from .processing_field_package import CutFieldPackageAlgorithm
 from .processing_geometry import CheckGeometryAlgorithm
 from .processing_packages import MergeFieldPackageAlgorithm
 
 PROVIDER_ID = "stdm"
 ALGORITHMS = (CheckGeometryAlgorithm, ImportStructuresAlgorithm, ReconcileCadastreAlgorithm,
-              ExportStoreAlgorithm, ExportChangesAlgorithm, MergeFieldPackageAlgorithm)
+              ExportStoreAlgorithm, ExportChangesAlgorithm, CutFieldPackageAlgorithm,
+              MergeFieldPackageAlgorithm)
 
 
 class StdmProvider(QgsProcessingProvider):

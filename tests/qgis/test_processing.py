@@ -34,8 +34,9 @@ from stdm_plugin.plugin import StdmPlugin
 
 QGIS_PYTHON_PLUGINS = "/usr/share/qgis/python/plugins"
 QGIS_PROCESS = "/usr/bin/qgis_process.bin"  # /usr/bin/qgis_process is Debian's wrapper
-ALGORITHMS = ["stdm:checkgeometry", "stdm:exportchanges", "stdm:exportstore",
-              "stdm:importstructures", "stdm:mergefieldpackage", "stdm:reconcilecadastre"]
+ALGORITHMS = ["stdm:checkgeometry", "stdm:cutfieldpackage", "stdm:exportchanges",
+              "stdm:exportstore", "stdm:importstructures", "stdm:mergefieldpackage",
+              "stdm:reconcilecadastre"]
 X0, Y0 = 400_000.0, 590_000.0
 BOW_TIE = shapely.Polygon([(X0 + 60, Y0 + 60), (X0 + 80, Y0 + 75), (X0 + 80, Y0 + 60),
                            (X0 + 60, Y0 + 75)])
