@@ -216,6 +216,9 @@ class FieldPackageActions:
         if self.package_key_box is not None:
             self.package_key_box.close()
             self.package_key_box = None
+        from .merge_actions import close_merge
+
+        close_merge(self)  # a merge under way is cancelled, its windows closed
 
     def _package_running(self) -> bool:
         if self.package_task is None:
