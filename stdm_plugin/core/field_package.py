@@ -320,17 +320,10 @@ def _write_package_store(store: SettlementStore, manifest: FieldPackage,
 
 
 def _copy_code_lists(store: SettlementStore, target: SettlementStore) -> None:
-    for table, key in (("lookup", ("category", "code")),
-                       ("lookup_label", ("category", "code", "lang"))):
-        present = {tuple(r[k] for k in key)
-                   for r in target.db.query(f"SELECT {', '.join(key)} FROM {table}")}
-        columns = [c for c in target.db.columns(table) if c != "id"]
-        missing = [[r[c] for c in columns] for r in store.db.query(
-            f"SELECT {', '.join(columns)} FROM {table} ORDER BY created_at")
-            if tuple(r[k] for k in key) not in present]
-        if missing:
-            target.db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-                                  f"({', '.join('?' for _ in columns)})", missing)
+    from .publish import CODE_LIST_KEYS, copy_missing_codes
+
+    for table, key in CODE_LIST_KEYS.items():
+        copy_missing_codes(store, target, table, key)
 
 
 def _copy_all(store: SettlementStore, target: SettlementStore, table: str) -> None:

@@ -39,7 +39,7 @@ def copy_store(source: SettlementStore, target: SettlementStore,
         # history first, so the copy's own insert entries come after it
         copied["audit_log"] = _copy_audit(source, target)
         for table, key in CODE_LIST_KEYS.items():
-            copied[table] = _copy_missing(source, target, table, key)
+            copied[table] = copy_missing_codes(source, target, table, key)
         for table, order in REGISTER_TABLES.items():
             copied[table] = _copy_table(source, target, table, progress, order)
         for table in RECORD_TABLES:
@@ -114,7 +114,7 @@ def _copy_table(source: SettlementStore, target: SettlementStore, table: str,
     return count
 
 
-def _copy_missing(source: SettlementStore, target: SettlementStore, table: str,
+def copy_missing_codes(source: SettlementStore, target: SettlementStore, table: str,
                   key: tuple[str, ...]) -> int:
     """Code lists: the target was seeded at creation; add what the source added."""
     columns = [c for c in _columns(source, target, table) if c != "id"]
