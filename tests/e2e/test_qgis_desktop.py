@@ -30,9 +30,11 @@ from .qgis_desktop import (
 SCREENSHOT = ARTIFACTS / "qgis_desktop_plugin_loaded.png"
 EXPECTED_ACTIONS = ("New settlement store", "Open settlement store", "Adjudicate claims",
                     "Issue certificates", "Certificate register", "Verify certificate",
-                    "Check geometry", "Export")
-EXPECTED_ALGORITHMS = ["stdm:checkgeometry", "stdm:exportchanges", "stdm:exportstore",
-                       "stdm:importstructures", "stdm:reconcilecadastre"]
+                    "Check geometry", "Export", "Create field package",
+                    "Merge field package")
+EXPECTED_ALGORITHMS = ["stdm:checkgeometry", "stdm:cutfieldpackage", "stdm:exportchanges",
+                       "stdm:exportstore", "stdm:importstructures", "stdm:mergefieldpackage",
+                       "stdm:reconcilecadastre"]
 # Budget: QGIS normally reports within ~10 s; all waits together stay under 180 s.
 RESULT_TIMEOUT_S = 100
 QUIT_DELAY_MS = 5000
