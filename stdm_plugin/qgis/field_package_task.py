@@ -33,10 +33,7 @@ from qgis.core import (
 )
 
 from ..core.errors import (
-    FieldPackageError,
     PackageCancelledError,
-    PermissionDeniedError,
-    StdmError,
 )
 from ..core.field_package import FieldPackage, PackageRequest, cut_package
 from ..core.personal_data import new_key
@@ -47,6 +44,7 @@ from .form_rules import shipped_form_path
 from .geometry_check_task import store_opener
 from .i18n import tr
 from .import_task import Source
+from .tasks import note_failure
 
 
 class PackageSetupError(RuntimeError):
@@ -157,16 +155,8 @@ class CutPackageTask(QgsTask):
                                               forms_dir=self.forms_dir, progress=self._move,
                                               cancelled=self.isCanceled)
             return True
-        except PackageCancelledError:
-            outcome.cancelled = True
-        except FieldPackageError as error:
-            outcome.error, outcome.kind = str(error), error.kind
-        except PermissionDeniedError as error:
-            outcome.error, outcome.kind = str(error), "permission"
-        except StdmError as error:
-            outcome.error = str(error)
         except Exception as error:  # shown in the message bar, not lost in a worker thread
-            outcome.error = f"{type(error).__name__}: {error}"
+            note_failure(outcome, error, PackageCancelledError)
         return False
 
     def _step(self, fraction: float) -> None:

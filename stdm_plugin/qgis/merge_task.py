@@ -25,10 +25,7 @@ from typing import Any, Callable, Optional
 from qgis.core import QgsTask
 
 from ..core.errors import (
-    FieldPackageError,
     PackageCancelledError,
-    PermissionDeniedError,
-    StdmError,
 )
 from ..core.package_apply import MergeReport, apply_merge
 from ..core.package_merge import MergePlan, analyse_merge
@@ -38,6 +35,7 @@ from .geometry_check_task import store_opener
 from .i18n import tr
 from .import_task import Source
 from .sources import SpatiaLiteSource
+from .tasks import note_failure
 
 
 @dataclass
@@ -98,16 +96,8 @@ class MergeTask(QgsTask):
                     resume_session(store, outcome.target.login)
                 self.work(store)
             return True
-        except PackageCancelledError:
-            outcome.cancelled = True
-        except FieldPackageError as error:
-            outcome.error, outcome.kind = str(error), error.kind
-        except PermissionDeniedError as error:
-            outcome.error, outcome.kind = str(error), "permission"
-        except StdmError as error:
-            outcome.error = str(error)
         except Exception as error:  # shown in the message bar, not lost in a worker thread
-            outcome.error = f"{type(error).__name__}: {error}"
+            note_failure(outcome, error, PackageCancelledError)
         return False
 
     def step(self, fraction: float) -> None:

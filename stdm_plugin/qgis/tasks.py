@@ -6,9 +6,25 @@ from typing import Callable
 from qgis.core import QgsTask
 
 from ..core import SettlementStore, StdmError
+from ..core.errors import FieldPackageError, PermissionDeniedError
 from ..core.publish import RECORD_TABLES, copy_store
 from .i18n import tr
 from .sources import PostgresConnection
+
+
+def note_failure(outcome, error: Exception, cancelled: type[Exception]) -> None:
+    """Put why a field package task stopped on its outcome (``cancelled``, ``error``,
+    ``kind``) for the message bar: nothing is lost in the worker thread."""
+    if isinstance(error, cancelled):
+        outcome.cancelled = True
+    elif isinstance(error, FieldPackageError):
+        outcome.error, outcome.kind = str(error), error.kind
+    elif isinstance(error, PermissionDeniedError):
+        outcome.error, outcome.kind = str(error), "permission"
+    elif isinstance(error, StdmError):
+        outcome.error = str(error)
+    else:
+        outcome.error = f"{type(error).__name__}: {error}"
 
 
 class PublishCancelledError(Exception):
