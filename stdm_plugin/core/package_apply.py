@@ -35,14 +35,8 @@ from .package_merge import (
     CHOICES,
     CONFLICT_TITLES,
     DELETED,
-    DELETED_IN_PACKAGE,
-    DELETED_IN_STORE,
-    DUPLICATE_PERSON,
-    EDITED_BOTH,
-    OVERLAPPING_PARCELS,
     POLICIES,
     SEEN_DELETED,
-    Change,
     Conflict,
     MergePlan,
 )
@@ -485,7 +479,3 @@ def merge_package(store: SettlementStore, folder: str, *, policy: str = "ask",
     plan = analyse_merge(store, folder, **options)
     return apply_merge(store, plan, resolutions=resolutions, policy=policy)
 
-
-__all__ = ["MergeReport", "apply_merge", "choices_for", "merge_package", "CHOICES",
-           "EDITED_BOTH", "DELETED_IN_STORE", "DELETED_IN_PACKAGE", "OVERLAPPING_PARCELS",
-           "DUPLICATE_PERSON", "Change"]
