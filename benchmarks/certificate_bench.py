@@ -42,7 +42,7 @@ def prepare_store(path: str, n: int) -> None:
     from shapely.geometry import box
 
     from stdm_plugin.core import Party, Settlement, SettlementStore, SocialTenure, SpatialUnit
-    from stdm_plugin.core.demo_adjudication import adjudicate_blocks
+    from stdm_plugin.core.demo.adjudication import adjudicate_blocks
 
     with SettlementStore.create(path, 32630, actor="bench") as store:
         site = store.settlements.add(Settlement(code="BEN", name="Bench Campement"))
@@ -73,11 +73,11 @@ def _qgis():
 
 def run_stdm_issue(store_path: str, out: str) -> tuple[float, int]:
     from stdm_plugin.core import SettlementStore
-    from stdm_plugin.core.certificate_batch import approved_parcels, issue_batch
-    from stdm_plugin.core.demo_adjudication import sign_in_as
-    from stdm_plugin.qgis.certificate_layout import CertificateRenderer, shipped_template
-    from stdm_plugin.qgis.project import build_layers
-    from stdm_plugin.qgis.sources import source_for
+    from stdm_plugin.core.certificates.batch import approved_parcels, issue_batch
+    from stdm_plugin.core.demo.adjudication import sign_in_as
+    from stdm_plugin.qgis.certificates.layout import CertificateRenderer, shipped_template
+    from stdm_plugin.qgis.project.project import build_layers
+    from stdm_plugin.qgis.store.sources import source_for
 
     with SettlementStore.open(store_path, actor="bench") as store:
         sign_in_as(store, "land_officer")
@@ -95,13 +95,13 @@ def run_stdm_issue(store_path: str, out: str) -> tuple[float, int]:
 
 def frozen_sheets(store) -> list:
     """The sheets the issuing path would print, without numbering anything."""
-    from stdm_plugin.core.certificate_batch import approved_parcels
-    from stdm_plugin.core.certificate_snapshot import (
+    from stdm_plugin.core.certificates.batch import approved_parcels
+    from stdm_plugin.core.certificates.snapshot import (
         build_snapshot,
         certificate_sheet,
         read_parcel_claims,
     )
-    from stdm_plugin.core.store import utc_now
+    from stdm_plugin.core.store.store import utc_now
 
     sheets = []
     for seq, parcel_id in enumerate(approved_parcels(store), start=1):
@@ -119,11 +119,11 @@ def run_qgis_atlas(store_path: str, out: str) -> tuple[float, int]:
     from qgis.core import QgsLayoutExporter
 
     from stdm_plugin.core import SettlementStore
-    from stdm_plugin.core.demo_adjudication import sign_in_as
-    from stdm_plugin.qgis.certificate_layout import CertificateRenderer, shipped_template
-    from stdm_plugin.qgis.certificate_render import pdf_settings, sheet_feature
-    from stdm_plugin.qgis.project import build_layers
-    from stdm_plugin.qgis.sources import source_for
+    from stdm_plugin.core.demo.adjudication import sign_in_as
+    from stdm_plugin.qgis.certificates.layout import CertificateRenderer, shipped_template
+    from stdm_plugin.qgis.certificates.render import pdf_settings, sheet_feature
+    from stdm_plugin.qgis.project.project import build_layers
+    from stdm_plugin.qgis.store.sources import source_for
 
     with SettlementStore.open(store_path, actor="bench") as store:
         sign_in_as(store, "land_officer")

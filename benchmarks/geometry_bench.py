@@ -190,7 +190,7 @@ def run_stdm_check_postgis(store_path: str, facts: dict) -> dict:
 
 
 def _timed_check(store, facts: dict) -> dict:
-    from stdm_plugin.core.geometry_check import check_geometry
+    from stdm_plugin.core.cadastre.geometry_check import check_geometry
 
     start = time.perf_counter()
     report = check_geometry(store)
@@ -215,7 +215,7 @@ WHERE a.kind = 'parcel' AND b.kind = 'parcel' AND a.id < b.id
 def run_spatialite_sql(store_path: str, facts: dict) -> dict:
     import sqlite3
 
-    from stdm_plugin.core.spatialite import load_spatialite
+    from stdm_plugin.core.store.spatialite import load_spatialite
 
     con = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True)
     load_spatialite(con)

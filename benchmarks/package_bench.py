@@ -69,7 +69,7 @@ def rect_wkb(x: float, y: float, w: float = SIDE, h: float = SIDE) -> bytes:
 def fill(path: str, n: int) -> dict:
     """The store, written with plain SQL through its own triggers."""
     from stdm_plugin.core import SettlementStore
-    from stdm_plugin.core.spatialite import load_spatialite
+    from stdm_plugin.core.store.spatialite import load_spatialite
 
     SettlementStore.create(path, SRID, actor="bench").close()
     con = sqlite3.connect(path)
@@ -104,7 +104,7 @@ def fill(path: str, n: int) -> dict:
 
 def set_up_child(n: int, folder: str) -> None:
     from stdm_plugin.core import SettlementStore
-    from stdm_plugin.core.field_package import PackageRequest, cut_package
+    from stdm_plugin.core.packages.field_package import PackageRequest, cut_package
 
     store_path = os.path.join(folder, "store.sqlite")
     facts = fill(store_path, n)
@@ -126,7 +126,7 @@ def set_up_child(n: int, folder: str) -> None:
 
 
 def edit_package(path: str, facts: dict, rng: random.Random) -> dict:
-    from stdm_plugin.core.spatialite import load_spatialite
+    from stdm_plugin.core.store.spatialite import load_spatialite
 
     con = sqlite3.connect(path)
     load_spatialite(con)
@@ -171,7 +171,7 @@ def edit_package(path: str, facts: dict, rng: random.Random) -> dict:
 
 
 def office_work(path: str, facts: dict, rng: random.Random) -> None:
-    from stdm_plugin.core.spatialite import load_spatialite
+    from stdm_plugin.core.store.spatialite import load_spatialite
 
     con = sqlite3.connect(path)
     load_spatialite(con)
@@ -193,8 +193,8 @@ def office_work(path: str, facts: dict, rng: random.Random) -> None:
 # --- the variants ---------------------------------------------------------------
 def run_stdm_merge(folder: str) -> dict:
     from stdm_plugin.core import SettlementStore
-    from stdm_plugin.core.package_apply import apply_merge
-    from stdm_plugin.core.package_merge import analyse_merge
+    from stdm_plugin.core.packages.apply import apply_merge
+    from stdm_plugin.core.packages.merge import analyse_merge
 
     with SettlementStore.open(os.path.join(folder, "store.sqlite"), actor="office") as store:
         start = time.perf_counter()
@@ -210,7 +210,7 @@ def run_stdm_merge(folder: str) -> dict:
 
 
 def run_plain_sql(folder: str) -> dict:
-    from stdm_plugin.core.spatialite import load_spatialite
+    from stdm_plugin.core.store.spatialite import load_spatialite
 
     con = sqlite3.connect(os.path.join(folder, "store.sqlite"), isolation_level=None)
     load_spatialite(con)

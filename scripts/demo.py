@@ -11,9 +11,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stdm_plugin.core import SettlementStore  # noqa: E402
-from stdm_plugin.core.demo_settlement import load_demo_settlement  # noqa: E402
-from stdm_plugin.core.forms import load_form  # noqa: E402
-from stdm_plugin.core.xlsform import code_lists_from_store, export_xlsform  # noqa: E402
+from stdm_plugin.core.demo.settlement import load_demo_settlement  # noqa: E402
+from stdm_plugin.core.forms.forms import load_form  # noqa: E402
+from stdm_plugin.core.forms.xlsform import code_lists_from_store, export_xlsform  # noqa: E402
 
 STORE_NAME = "koumassi_demo.sqlite"
 #: the blocks the demo takes through adjudication and certifies (8 parcels each)
@@ -65,11 +65,11 @@ def issue_demo_certificates(store_path: pathlib.Path, out: pathlib.Path):
     import shutil
     import subprocess
 
-    from stdm_plugin.core.certificate_batch import issue_batch
-    from stdm_plugin.core.demo_adjudication import adjudicate_blocks, sign_in_as
-    from stdm_plugin.qgis.certificate_layout import CertificateRenderer, shipped_template
-    from stdm_plugin.qgis.project import build_layers
-    from stdm_plugin.qgis.sources import source_for
+    from stdm_plugin.core.certificates.batch import issue_batch
+    from stdm_plugin.core.demo.adjudication import adjudicate_blocks, sign_in_as
+    from stdm_plugin.qgis.certificates.layout import CertificateRenderer, shipped_template
+    from stdm_plugin.qgis.project.project import build_layers
+    from stdm_plugin.qgis.store.sources import source_for
 
     folder = out / "certificates"
     if folder.exists():
@@ -123,7 +123,7 @@ def main() -> int:
     app = QgsApplication([], False)
     app.initQgis()
     try:
-        from stdm_plugin.qgis.project import write_project
+        from stdm_plugin.qgis.project.project import write_project
 
         project_path = out / "koumassi_demo.qgz"
         with SettlementStore.open(store_path, actor="demo") as store:

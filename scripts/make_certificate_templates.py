@@ -9,7 +9,7 @@ Print Layout ▸ Create from template*, adjust it (logo, wording, stamp box) and
 point the plugin at its own copy, as long as the required item ids stay.
 
 Every variable value comes from a field of the atlas coverage layer that
-``stdm_plugin.qgis.certificate_layout.CertificateRenderer`` builds (one feature
+``stdm_plugin.qgis.certificates.layout.CertificateRenderer`` builds (one feature
 per certificate, with the parcel as its geometry); the map follows that feature.
 
 Run: ``.venv/bin/python scripts/make_certificate_templates.py [--out resources]``

@@ -8,18 +8,18 @@ from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction, QFileDialog, QMenu
 
 from .core import Settlement, SettlementStore, StdmError
-from .core.lookups import LANGUAGES
-from .core.personal_data import redact
-from .core.store import default_actor
-from .gui.adjudication_actions import AdjudicationActions
-from .gui.cadastre_actions import CadastreActions
-from .gui.certificate_actions import CertificateActions
-from .gui.field_package_actions import FieldPackageActions
-from .gui.register_actions import RegisterActions
-from .gui.store_safety import StoreSafetyActions
+from .core.store.lookups import LANGUAGES
+from .core.safety.personal_data import redact
+from .core.store.store import default_actor
+from .gui.adjudication.actions import AdjudicationActions
+from .gui.cadastre.actions import CadastreActions
+from .gui.certificates.actions import CertificateActions
+from .gui.packages.actions import FieldPackageActions
+from .gui.certificates.register_actions import RegisterActions
+from .gui.safety.actions import StoreSafetyActions
 from .qgis.i18n import tr
-from .qgis.project import StoreLayerError, add_store_to_project
-from .qgis.sources import CredentialsError
+from .qgis.project.project import StoreLayerError, add_store_to_project
+from .qgis.store.sources import CredentialsError
 
 PLUGIN_DIR = os.path.dirname(__file__)
 LOG_TAG = "STDM"
@@ -163,7 +163,7 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
 
     # --- actions -------------------------------------------------------------
     def new_store(self) -> None:
-        from .gui.store_dialog import NewStoreDialog
+        from .gui.store.store_dialog import NewStoreDialog
 
         dialog = NewStoreDialog(self.iface.mainWindow())
         if not dialog.exec_():
@@ -182,7 +182,7 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
             self.show_store(path)
 
     def new_postgis_store(self) -> None:
-        from .gui.postgres_dialog import PostgresStoreDialog
+        from .gui.store.postgres_dialog import PostgresStoreDialog
 
         dialog = PostgresStoreDialog("new", self.iface.mainWindow())
         if dialog.exec_():
@@ -190,14 +190,14 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
                                       dialog.settlement())
 
     def open_postgis_store(self) -> None:
-        from .gui.postgres_dialog import PostgresStoreDialog
+        from .gui.store.postgres_dialog import PostgresStoreDialog
 
         dialog = PostgresStoreDialog("open", self.iface.mainWindow())
         if dialog.exec_():
             self.show_postgis_store(dialog.connection())
 
     def publish_store(self) -> None:
-        from .gui.postgres_dialog import PostgresStoreDialog
+        from .gui.store.postgres_dialog import PostgresStoreDialog
 
         path, _ = QFileDialog.getOpenFileName(
             self.iface.mainWindow(), tr("Store to publish"), "",
@@ -259,7 +259,7 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
 
     def start_publish(self, path: str, connection):
         """Copy in a background task with progress and Cancel; returns the task."""
-        from .qgis.tasks import PublishStoreTask
+        from .qgis.store.tasks import PublishStoreTask
 
         def done(ok: bool, message: str) -> None:
             self.tasks.remove(task)
@@ -278,7 +278,7 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
             self.export_form_to(path)
 
     def export_form_to(self, path: str) -> bool:
-        from .qgis.form_exchange import export_form_for_odk
+        from .qgis.project.form_exchange import export_form_for_odk
 
         try:
             written, store = export_form_for_odk(QgsProject.instance(), path)
@@ -296,8 +296,8 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
 
     def import_submissions(self):
         """Ask for the export, mapping and mode, then import in the background (the task)."""
-        from .gui.import_dialog import ImportDialog
-        from .qgis.import_task import ImportSetupError, ImportTarget, own_form_files
+        from .gui.submissions.import_dialog import ImportDialog
+        from .qgis.submissions.import_task import ImportSetupError, ImportTarget, own_form_files
 
         if self.import_task is not None:
             self._error(tr("An import is already running; wait for it to finish."))
@@ -318,8 +318,8 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
 
         The outcome comes back in the message bar and the report dialog.
         """
-        from .qgis.import_task import ImportSubmissionsTask
-        from .qgis.sources import CredentialsError
+        from .qgis.submissions.import_task import ImportSubmissionsTask
+        from .qgis.store.sources import CredentialsError
 
         try:
             mapping = request.load_mapping()
@@ -333,8 +333,8 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
         return task
 
     def _import_done(self, outcome) -> None:
-        from .gui.import_report_dialog import ImportReportDialog, outcome_of, summary_line
-        from .qgis.project import refresh_layers
+        from .gui.submissions.import_report_dialog import ImportReportDialog, outcome_of, summary_line
+        from .qgis.project.project import refresh_layers
 
         self.import_task = None
         label = outcome.target.label
@@ -373,8 +373,8 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
             self.wizard.raise_()
             self.wizard.activateWindow()
             return self.wizard
-        from .gui.enumeration_wizard import EnumerationWizard
-        from .qgis.enumeration_session import EnumerationSession, SessionError
+        from .gui.forms.enumeration_wizard import EnumerationWizard
+        from .qgis.project.enumeration_session import EnumerationSession, SessionError
 
         try:
             session = EnumerationSession.for_project(QgsProject.instance(),

@@ -5,7 +5,7 @@ store, schema, migrations and domain rules live here and are tested alone.
 """
 __version__ = "0.1.0"
 
-from .errors import (  # noqa: E402
+from .store.errors import (  # noqa: E402
     ConcurrentEditError,
     InvalidGeometryError,
     MissingReferenceError,
@@ -21,8 +21,8 @@ from .errors import (  # noqa: E402
     UnknownCrsError,
     ValidationError,
 )
-from .model import Party, Settlement, SocialTenure, SpatialUnit, SupportingDocument  # noqa: E402
-from .store import SettlementStore  # noqa: E402
+from .store.model import Party, Settlement, SocialTenure, SpatialUnit, SupportingDocument  # noqa: E402
+from .store.store import SettlementStore  # noqa: E402
 
 __all__ = [
     "ConcurrentEditError", "InvalidGeometryError", "MissingReferenceError", "NewerStoreError",

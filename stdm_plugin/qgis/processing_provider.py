@@ -9,12 +9,12 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .i18n import tr
-from .processing_algorithms import plugin_icon
-from .processing_cadastre import ImportStructuresAlgorithm, ReconcileCadastreAlgorithm
-from .processing_exchange import ExportChangesAlgorithm, ExportStoreAlgorithm
-from .processing_field_package import CutFieldPackageAlgorithm
-from .processing_geometry import CheckGeometryAlgorithm
-from .processing_packages import MergeFieldPackageAlgorithm
+from .store.processing import plugin_icon
+from .cadastre.processing import ImportStructuresAlgorithm, ReconcileCadastreAlgorithm
+from .exchange.processing import ExportChangesAlgorithm, ExportStoreAlgorithm
+from .packages.processing_cut import CutFieldPackageAlgorithm
+from .cadastre.processing_geometry import CheckGeometryAlgorithm
+from .packages.processing_merge import MergeFieldPackageAlgorithm
 
 PROVIDER_ID = "stdm"
 ALGORITHMS = (CheckGeometryAlgorithm, ImportStructuresAlgorithm, ReconcileCadastreAlgorithm,

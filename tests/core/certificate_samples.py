@@ -7,9 +7,9 @@ import time
 from shapely.geometry import box
 
 from stdm_plugin.core import Party, Settlement, SocialTenure, SpatialUnit
-from stdm_plugin.core.adjudication import approve, open_public_display, verify
-from stdm_plugin.core.signing import create_office_key
-from stdm_plugin.core.users import sign_in
+from stdm_plugin.core.adjudication.adjudication import approve, open_public_display, verify
+from stdm_plugin.core.certificates.signing import create_office_key
+from stdm_plugin.core.store.users import sign_in
 
 DISPLAY = ("2026-01-05", "2026-02-04")
 AFTER_DISPLAY = "2026-02-10"

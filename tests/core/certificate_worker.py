@@ -5,8 +5,8 @@ from certificate_samples import render_to
 from concurrent_worker import open_store
 
 from stdm_plugin.core import StoreLockedError
-from stdm_plugin.core.certificates import issue_certificate
-from stdm_plugin.core.users import sign_in
+from stdm_plugin.core.certificates.certificates import issue_certificate
+from stdm_plugin.core.store.users import sign_in
 
 
 def issue_share(location: tuple, parcel_ids: list[str], out_dir: str, today: str) -> list[str]:

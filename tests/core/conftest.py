@@ -46,11 +46,11 @@ def store(new_store):
 def outside(store):
     """Another connection writing plain SQL, as QGIS's own provider does."""
     if store.db.dialect == "spatialite":
-        from stdm_plugin.core.spatialite import SpatiaLiteBackend
+        from stdm_plugin.core.store.spatialite import SpatiaLiteBackend
 
         other = SpatiaLiteBackend(store.path)
     else:
-        from stdm_plugin.core.postgis import PostGISBackend
+        from stdm_plugin.core.store.postgis import PostGISBackend
 
         other = PostGISBackend(store.db.connection_params, store.db.schema)
     yield other

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import fault_worker  # tests/core is on sys.path (no __init__.py)
 
 from stdm_plugin.core import SettlementStore
-from stdm_plugin.core.publish import copy_store
+from stdm_plugin.core.store.publish import copy_store
 
 #: how long the server may take to end a dead client's session (it takes milliseconds)
 SETTLE_SECONDS = 10.0

@@ -139,9 +139,9 @@ def traced(store: SettlementStore) -> SettlementStore:
 
 
 def run_import(path: str, export: str) -> None:
-    from stdm_plugin.core.form_mapping import mapping_from_form
-    from stdm_plugin.core.forms import load_form
-    from stdm_plugin.core.submissions import import_submissions
+    from stdm_plugin.core.submissions.form_mapping import mapping_from_form
+    from stdm_plugin.core.forms.forms import load_form
+    from stdm_plugin.core.submissions.submissions import import_submissions
 
     folder = pathlib.Path(export)
     mapping = mapping_from_form(load_form(FORM_PATH), "KOU")
@@ -154,8 +154,8 @@ def run_import(path: str, export: str) -> None:
 
 
 def run_enumerations(path: str, count: str) -> None:
-    from stdm_plugin.core.enumeration import save_enumeration
-    from stdm_plugin.core.forms import load_form
+    from stdm_plugin.core.forms.enumeration import save_enumeration
+    from stdm_plugin.core.forms.forms import load_form
 
     form = load_form(FORM_PATH)
     with traced(open_store(path, "fault-enumerator")) as store:
@@ -168,7 +168,7 @@ def run_enumerations(path: str, count: str) -> None:
 
 
 def run_copy(source: str, target: str) -> None:
-    from stdm_plugin.core.publish import copy_store
+    from stdm_plugin.core.store.publish import copy_store
 
     with open_store(source, "fault-copy", read_only=True) as origin, \
             traced(create_store(target, origin.srid, "fault-copy")) as copy:
@@ -190,8 +190,8 @@ def slow_pdf(sheet, path: str) -> None:
 
 
 def run_certify(path: str, out: str) -> None:
-    from stdm_plugin.core.certificate_batch import approved_parcels, issue_batch
-    from stdm_plugin.core.demo_adjudication import sign_in_as
+    from stdm_plugin.core.certificates.batch import approved_parcels, issue_batch
+    from stdm_plugin.core.demo.adjudication import sign_in_as
 
     with traced(open_store(path, "fault-certify")) as store:
         sign_in_as(store, "land_officer")
@@ -214,8 +214,8 @@ def prepare_package(store: SettlementStore, folder: str) -> None:
     import sqlite3
     import uuid
 
-    from stdm_plugin.core.field_package import PACKAGE_STORE, PackageRequest, cut_package
-    from stdm_plugin.core.spatialite import load_spatialite
+    from stdm_plugin.core.packages.field_package import PACKAGE_STORE, PackageRequest, cut_package
+    from stdm_plugin.core.store.spatialite import load_spatialite
 
     cut_package(store, folder, PackageRequest(team="Fault", blocks=PACKAGE_BLOCKS,
                                               enumerators=["fault-enumerator"]))
@@ -248,8 +248,8 @@ def prepare_package(store: SettlementStore, folder: str) -> None:
 
 
 def run_merge(path: str, package: str) -> None:
-    from stdm_plugin.core.package_apply import apply_merge
-    from stdm_plugin.core.package_merge import analyse_merge
+    from stdm_plugin.core.packages.apply import apply_merge
+    from stdm_plugin.core.packages.merge import analyse_merge
 
     with traced(open_store(path, "fault-merge")) as store:
         say("started")

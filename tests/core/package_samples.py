@@ -10,8 +10,8 @@ import uuid
 from shapely.geometry import box
 
 from stdm_plugin.core import Party, Settlement, SocialTenure, SpatialUnit
-from stdm_plugin.core.field_package import PACKAGE_STORE, PackageRequest, cut_package
-from stdm_plugin.core.spatialite import load_spatialite
+from stdm_plugin.core.packages.field_package import PACKAGE_STORE, PackageRequest, cut_package
+from stdm_plugin.core.store.spatialite import load_spatialite
 
 SRID = 32630
 X0, Y0 = 400000, 590000

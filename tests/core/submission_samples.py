@@ -12,7 +12,7 @@ import math
 import os
 import uuid
 
-from stdm_plugin.core.submission_mapping import FieldMapping
+from stdm_plugin.core.submissions.mapping import FieldMapping
 
 MAIN_FILE = "stdm_enumeration.csv"
 MEMBERS_FILE = "stdm_enumeration-members.csv"

@@ -3,13 +3,13 @@ import pytest
 from shapely.geometry import box
 
 from stdm_plugin.core import Party, SocialTenure, SpatialUnit, ValidationError
-from stdm_plugin.core import adjudication as adj
-from stdm_plugin.core.errors import (
+from stdm_plugin.core.adjudication import adjudication as adj
+from stdm_plugin.core.store.errors import (
     AdjudicationError,
     ClaimLockedError,
     PermissionDeniedError,
 )
-from stdm_plugin.core.users import allowed, password_matches, sign_in, sign_out
+from stdm_plugin.core.store.users import allowed, password_matches, sign_in, sign_out
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from shapely.geometry import box
 
 from stdm_plugin.core import Party, Settlement, SettlementStore, SocialTenure, SpatialUnit
-from stdm_plugin.core.backup import (
+from stdm_plugin.core.safety.backup import (
     DATABASE,
     MANIFEST,
     BackupError,
@@ -18,9 +18,9 @@ from stdm_plugin.core.backup import (
     restore_store,
     table_counts,
 )
-from stdm_plugin.core.consistency import check_store
-from stdm_plugin.core.demo_settlement import load_demo_settlement
-from stdm_plugin.core.errors import StoreExistsError
+from stdm_plugin.core.safety.consistency import check_store
+from stdm_plugin.core.demo.settlement import load_demo_settlement
+from stdm_plugin.core.store.errors import StoreExistsError
 
 DEMO = pathlib.Path(__file__).resolve().parents[2] / "demo" / "data"
 JPEG = b"\xff\xd8\xff\xe0" + b"photo of the house" * 50

@@ -27,14 +27,14 @@ from certificate_samples import (
 from shapely.geometry import Polygon
 
 from stdm_plugin.core import Party, SocialTenure, ValidationError
-from stdm_plugin.core.adjudication import (
+from stdm_plugin.core.adjudication.adjudication import (
     claim_events,
     record_objection,
     return_to_enumeration,
 )
-from stdm_plugin.core.certificate_batch import approved_parcels, issue_batch
-from stdm_plugin.core.certificate_snapshot import geometry_wkb, issuing_problems
-from stdm_plugin.core.certificates import (
+from stdm_plugin.core.certificates.batch import approved_parcels, issue_batch
+from stdm_plugin.core.certificates.snapshot import geometry_wkb, issuing_problems
+from stdm_plugin.core.certificates.certificates import (
     certificate_history,
     find_certificate,
     issue_certificate,
@@ -42,13 +42,13 @@ from stdm_plugin.core.certificates import (
     revoke,
     supersede,
 )
-from stdm_plugin.core.errors import (
+from stdm_plugin.core.store.errors import (
     CertificateRefusedError,
     CertificateStatusError,
     PermissionDeniedError,
     StdmError,
 )
-from stdm_plugin.core.signing import (
+from stdm_plugin.core.certificates.signing import (
     OfficeKeyError,
     active_office_key,
     create_office_key,
@@ -56,7 +56,7 @@ from stdm_plugin.core.signing import (
     verify_payload,
     verify_signature,
 )
-from stdm_plugin.core.users import sign_in, sign_out
+from stdm_plugin.core.store.users import sign_in, sign_out
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF" + bytes(range(200)) + b"\xff\xd9"
 
@@ -160,7 +160,7 @@ def test_snapshot_hash_and_signature(people, out):
     assert payload.split("|")[3] == cert.key_id == active_office_key(store).id
     public = active_office_key(store).public_key
     assert verify_signature(public, payload)
-    from stdm_plugin.core.qr import encode
+    from stdm_plugin.core.certificates.qr import encode
 
     assert encode(payload, "M").version <= 10
     keys = json.loads(export_public_keys(store))
@@ -217,7 +217,7 @@ def test_refused_when_a_claim_is_not_approved(people, out):
     unit, claims = parcel_with_claims(store, site, 0, holders=(
         ("Awa", "Koné", "co_owner", 1, 2), ("Ali", "Koné", "co_owner", 1, 2)))
     as_user(store, "sup")
-    from stdm_plugin.core.adjudication import verify
+    from stdm_plugin.core.adjudication.adjudication import verify
 
     verify(store, [claims[1].id])
     as_user(store, "officer")
@@ -570,7 +570,7 @@ def test_register_is_frozen_and_append_only(people, out):
 
 
 def test_share_text_and_holder_order():
-    from stdm_plugin.core.certificate_snapshot import share_text
+    from stdm_plugin.core.certificates.snapshot import share_text
 
     assert share_text(Fraction(1)) == "1" and share_text(Fraction(2, 4)) == "1/2"
 

@@ -14,7 +14,7 @@ import pytest
 from shapely.geometry import Polygon, box
 
 from stdm_plugin.core import Party, SettlementStore, SocialTenure, SpatialUnit
-from stdm_plugin.core.consistency import (
+from stdm_plugin.core.safety.consistency import (
     DOCUMENT_CHECKSUM,
     DOCUMENT_MISSING,
     EMPTY_GEOMETRY,
@@ -25,9 +25,9 @@ from stdm_plugin.core.consistency import (
     SHARE_OVER_ONE,
     check_store,
 )
-from stdm_plugin.core.demo_settlement import load_demo_settlement
-from stdm_plugin.core.spatialite import load_spatialite
-from stdm_plugin.core.store import utc_now
+from stdm_plugin.core.demo.settlement import load_demo_settlement
+from stdm_plugin.core.store.spatialite import load_spatialite
+from stdm_plugin.core.store.store import utc_now
 
 DEMO = pathlib.Path(__file__).resolve().parents[2] / "demo" / "data"
 INSERT_TENURE = ("INSERT INTO social_tenure (party_id, spatial_unit_id, tenure_type, "
@@ -227,7 +227,7 @@ def test_summary_and_csv(store, parcel, person, outside, tmp_path):
 def _certified(store, tmp_path):
     from certificate_samples import FakeRender, approved_parcels_for_test, with_people
 
-    from stdm_plugin.core.certificates import issue_certificate
+    from stdm_plugin.core.certificates.certificates import issue_certificate
 
     with_people(store)
     unit = approved_parcels_for_test(store, 1)[0]

@@ -2,7 +2,7 @@ import pathlib
 from collections import Counter
 from fractions import Fraction
 
-from stdm_plugin.core.demo_settlement import load_demo_settlement
+from stdm_plugin.core.demo.settlement import load_demo_settlement
 
 DEMO = pathlib.Path(__file__).resolve().parents[2] / "demo" / "data"
 

@@ -4,7 +4,7 @@ import os
 import pytest
 
 from stdm_plugin.core import MissingReferenceError, ValidationError
-from stdm_plugin.core.documents import DocumentIntegrityError
+from stdm_plugin.core.register.documents import DocumentIntegrityError
 
 JPEG = b"\xff\xd8\xff\xe0" + b"photo of the house" * 10
 

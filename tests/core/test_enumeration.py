@@ -7,9 +7,9 @@ import pytest
 from shapely.geometry import box
 
 from stdm_plugin.core import Settlement
-from stdm_plugin.core.enumeration import EnumerationError, check_enumeration, save_enumeration
-from stdm_plugin.core.forms import load_form
-from stdm_plugin.core.lookups import DEFAULT_LOOKUPS
+from stdm_plugin.core.forms.enumeration import EnumerationError, check_enumeration, save_enumeration
+from stdm_plugin.core.forms.forms import load_form
+from stdm_plugin.core.store.lookups import DEFAULT_LOOKUPS
 
 FORM = load_form(pathlib.Path(__file__).resolve().parents[2] / "forms" / "enumeration.yaml")
 JPEG = b"\xff\xd8\xff\xe0 a photo"

@@ -13,8 +13,8 @@ import pytest
 from shapely.geometry import Polygon, box
 
 from stdm_plugin.core import Settlement, SpatialUnit
-from stdm_plugin.core.cadastre import import_structures, reconcile
-from stdm_plugin.core.exchange_export import export_store
+from stdm_plugin.core.cadastre.cadastre import import_structures, reconcile
+from stdm_plugin.core.exchange.export import export_store
 
 FORMATS = ("gpkg", "shp", "geojson")
 CRSS = (32630, 4326, 3857)

@@ -31,11 +31,11 @@ import pytest
 from fault_stores import FileStores, PostgisStores
 
 from stdm_plugin.core import Settlement, SettlementStore
-from stdm_plugin.core.consistency import check_store
-from stdm_plugin.core.demo_adjudication import adjudicate_blocks
-from stdm_plugin.core.demo_settlement import load_demo_settlement
-from stdm_plugin.core.errors import NotAStoreError
-from stdm_plugin.core.store import INFO_TABLE
+from stdm_plugin.core.safety.consistency import check_store
+from stdm_plugin.core.demo.adjudication import adjudicate_blocks
+from stdm_plugin.core.demo.settlement import load_demo_settlement
+from stdm_plugin.core.store.errors import NotAStoreError
+from stdm_plugin.core.store.store import INFO_TABLE
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WORKER = pathlib.Path(fault_worker.__file__)
@@ -389,7 +389,7 @@ def merge_state(store: SettlementStore) -> dict[str, int]:
 def kill_merges(stores, folder: pathlib.Path, rng: random.Random, tally: Tally) -> None:
     """A returned field package merged (conflicts resolved by policy) and killed; a killed
     merge is merged again afterwards, which must give the same store as an unkilled one."""
-    from stdm_plugin.core.package_apply import merge_package
+    from stdm_plugin.core.packages.apply import merge_package
 
     def prepared(name: str) -> tuple[str, str]:
         spec = stores.fresh("demo", name)

@@ -21,17 +21,17 @@ from package_samples import (
 )
 
 from stdm_plugin.core import Party, SettlementStore, SocialTenure
-from stdm_plugin.core.errors import FieldPackageError, PackageCancelledError, PermissionDeniedError
-from stdm_plugin.core.field_package import (
+from stdm_plugin.core.store.errors import FieldPackageError, PackageCancelledError, PermissionDeniedError
+from stdm_plugin.core.packages.field_package import (
     MANIFEST,
     PACKAGE_STORE,
     PackageRequest,
     cut_package,
     read_manifest,
 )
-from stdm_plugin.core.package_apply import apply_merge, merge_package
-from stdm_plugin.core.package_merge import analyse_merge
-from stdm_plugin.core.users import sign_in
+from stdm_plugin.core.packages.apply import apply_merge, merge_package
+from stdm_plugin.core.packages.merge import analyse_merge
+from stdm_plugin.core.store.users import sign_in
 
 
 @pytest.fixture

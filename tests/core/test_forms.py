@@ -4,8 +4,8 @@ import textwrap
 
 import pytest
 
-from stdm_plugin.core.expressions import ExpressionError, holds, parse, references
-from stdm_plugin.core.forms import FormDefinitionError, load_form
+from stdm_plugin.core.forms.expressions import ExpressionError, holds, parse, references
+from stdm_plugin.core.forms.forms import FormDefinitionError, load_form
 
 FORMS = pathlib.Path(__file__).resolve().parents[2] / "forms"
 

@@ -45,25 +45,21 @@ from submission_samples import (
     write_export,
 )
 
-from stdm_plugin.core import (
-    Settlement,
-    SettlementStore,
-    expressions,
-    form_regex,
-    odk_values,
-)
-from stdm_plugin.core.cadastre import import_structures
-from stdm_plugin.core.errors import MappingError, SpatialFileError, SubmissionValueError
-from stdm_plugin.core.forms import EnumerationForm, FormDefinitionError, load_form
-from stdm_plugin.core.signing import (
+from stdm_plugin.core import Settlement, SettlementStore
+from stdm_plugin.core.forms import expressions, regex as form_regex
+from stdm_plugin.core.submissions import odk_values
+from stdm_plugin.core.cadastre.cadastre import import_structures
+from stdm_plugin.core.store.errors import MappingError, SpatialFileError, SubmissionValueError
+from stdm_plugin.core.forms.forms import EnumerationForm, FormDefinitionError, load_form
+from stdm_plugin.core.certificates.signing import (
     VERIFICATION_STATUSES,
     MalformedPayloadError,
     parse_payload,
     verify_payload,
 )
-from stdm_plugin.core.spatial_files import PROBLEM_KINDS, list_layers, read_spatial_file
-from stdm_plugin.core.submission_mapping import FieldMapping
-from stdm_plugin.core.submissions import import_submissions
+from stdm_plugin.core.cadastre.spatial_files import PROBLEM_KINDS, list_layers, read_spatial_file
+from stdm_plugin.core.submissions.mapping import FieldMapping
+from stdm_plugin.core.submissions.submissions import import_submissions
 
 ROOT = Path(__file__).resolve().parents[2]
 FORMS = ROOT / "forms"
@@ -1268,7 +1264,7 @@ class SignedTarget:
                 with_people,
             )
 
-            from stdm_plugin.core.certificates import issue_certificate, revoke
+            from stdm_plugin.core.certificates.certificates import issue_certificate, revoke
 
             cls.folder = Path(tempfile.mkdtemp(prefix="stdm-fuzz-signed-"))
             store = SettlementStore.create(cls.folder / "signed.sqlite", UTM_30N,

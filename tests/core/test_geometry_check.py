@@ -20,9 +20,9 @@ from stdm_plugin.core import (
     SpatialUnit,
     ValidationError,
 )
-from stdm_plugin.core.certificates import issue_certificate, revoke
-from stdm_plugin.core.geometry_check import STAGES, check_geometry
-from stdm_plugin.core.geometry_findings import (
+from stdm_plugin.core.certificates.certificates import issue_certificate, revoke
+from stdm_plugin.core.cadastre.geometry_check import STAGES, check_geometry
+from stdm_plugin.core.cadastre.geometry_findings import (
     DUPLICATE,
     GAP,
     INVALID,
@@ -31,7 +31,7 @@ from stdm_plugin.core.geometry_findings import (
     STRUCTURE_OUTSIDE,
     CheckCancelledError,
 )
-from stdm_plugin.core.geometry_fix import (
+from stdm_plugin.core.cadastre.geometry_fix import (
     GeometryFixRefusedError,
     fix_invalid,
     snap_to_neighbour,

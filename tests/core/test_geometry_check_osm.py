@@ -18,7 +18,7 @@ from shapely.ops import transform
 from shapely.validation import explain_validity
 
 from stdm_plugin.core import Settlement
-from stdm_plugin.core.geometry_check import check_geometry
+from stdm_plugin.core.cadastre.geometry_check import check_geometry
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OSM_BUILDINGS = ROOT.parent / "shared" / "data" / "osm_helsinki" / "buildings.gpkg"

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import stdm_plugin.core as core
-from stdm_plugin.core.lookups import DEFAULT_LOOKUPS
+from stdm_plugin.core.store.lookups import DEFAULT_LOOKUPS
 
 CORE = pathlib.Path(core.__file__).parent
 

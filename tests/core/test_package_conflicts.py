@@ -20,9 +20,9 @@ from package_samples import (
 from shapely.geometry import box
 
 from stdm_plugin.core import Party, SocialTenure, SpatialUnit
-from stdm_plugin.core.errors import FieldPackageError
-from stdm_plugin.core.package_apply import apply_merge, merge_package
-from stdm_plugin.core.package_merge import (
+from stdm_plugin.core.store.errors import FieldPackageError
+from stdm_plugin.core.packages.apply import apply_merge, merge_package
+from stdm_plugin.core.packages.merge import (
     DELETED_IN_PACKAGE,
     DELETED_IN_STORE,
     DUPLICATE_PERSON,

@@ -19,14 +19,14 @@ from stdm_plugin.core import (
     SpatialUnit,
     ValidationError,
 )
-from stdm_plugin.core import parcel_lineage as pl
-from stdm_plugin.core.adjudication import return_to_enumeration, verify
-from stdm_plugin.core.certificates import issue_certificate, revoke
-from stdm_plugin.core.consistency import check_store
-from stdm_plugin.core.errors import PermissionDeniedError
-from stdm_plugin.core.migrations import SCHEMA_VERSION
-from stdm_plugin.core.publish import copy_store
-from stdm_plugin.core.users import sign_in, sign_out
+from stdm_plugin.core.cadastre import parcel_lineage as pl
+from stdm_plugin.core.adjudication.adjudication import return_to_enumeration, verify
+from stdm_plugin.core.certificates.certificates import issue_certificate, revoke
+from stdm_plugin.core.safety.consistency import check_store
+from stdm_plugin.core.store.errors import PermissionDeniedError
+from stdm_plugin.core.store.migrations import SCHEMA_VERSION
+from stdm_plugin.core.store.publish import copy_store
+from stdm_plugin.core.store.users import sign_in, sign_out
 
 X, Y = 400000, 590000
 TABLES = ("spatial_unit", "social_tenure", "spatial_unit_lineage", "audit_log",

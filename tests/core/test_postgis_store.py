@@ -10,7 +10,7 @@ from stdm_plugin.core import (
     StoreExistsError,
     UnknownCrsError,
 )
-from stdm_plugin.core.migrations import SCHEMA_VERSION
+from stdm_plugin.core.store.migrations import SCHEMA_VERSION
 
 
 @pytest.fixture
@@ -122,8 +122,8 @@ def test_a_client_that_vanished_mid_transaction_does_not_hold_its_locks(postgis_
     others can save again, without the change it had begun."""
     import time
 
-    from stdm_plugin.core.backend import transaction
-    from stdm_plugin.core.postgis import PostGISBackend
+    from stdm_plugin.core.store.backend import transaction
+    from stdm_plugin.core.store.postgis import PostGISBackend
 
     schema = postgis_server.fresh_schema()
     with SettlementStore.create_postgis(connection, schema, 4326) as store:

@@ -3,8 +3,8 @@ import pytest
 from test_demo_settlement import DEMO
 
 from stdm_plugin.core import SettlementStore, StoreError
-from stdm_plugin.core.demo_settlement import load_demo_settlement
-from stdm_plugin.core.publish import RECORD_TABLES, copy_store
+from stdm_plugin.core.demo.settlement import load_demo_settlement
+from stdm_plugin.core.store.publish import RECORD_TABLES, copy_store
 
 
 def snapshot(store):

@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from stdm_plugin.core import qr, qr_codewords
-from stdm_plugin.core.qr import QrMatrix, encode, qr_svg
+from stdm_plugin.core.certificates import qr, qr_codewords
+from stdm_plugin.core.certificates.qr import QrMatrix, encode, qr_svg
 
 ZBARIMG = shutil.which("zbarimg")
 needs_zbar = pytest.mark.skipif(

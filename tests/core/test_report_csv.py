@@ -1,7 +1,7 @@
 """Saved reports are written whole or not at all."""
 import pytest
 
-from stdm_plugin.core.report_csv import write_report_csv
+from stdm_plugin.core.store.report_csv import write_report_csv
 
 
 def test_a_report_is_written_with_empty_cells_for_none(tmp_path):

@@ -12,8 +12,8 @@ from certificate_samples import TODAY, FakeRender, approved_parcels_for_test, wi
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stdm_plugin.core.certificates import find_certificate, issue_certificate
-from stdm_plugin.core.signing import (
+from stdm_plugin.core.certificates.certificates import find_certificate, issue_certificate
+from stdm_plugin.core.certificates.signing import (
     MalformedPayloadError,
     OfficeKeyError,
     active_office_key,
@@ -214,7 +214,7 @@ def test_mutations_of_a_real_payload(store, issued, data):
 def test_missing_cryptography_is_named(monkeypatch):
     import sys
 
-    from stdm_plugin.core.signing import SigningUnavailableError
+    from stdm_plugin.core.certificates.signing import SigningUnavailableError
 
     for name in ("cryptography.hazmat.primitives.asymmetric",
                  "cryptography.hazmat.primitives.asymmetric.ed25519"):

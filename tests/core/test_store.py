@@ -15,7 +15,7 @@ from stdm_plugin.core import (
     StoreLockedError,
     UnknownCrsError,
 )
-from stdm_plugin.core.migrations import SCHEMA_VERSION
+from stdm_plugin.core.store.migrations import SCHEMA_VERSION
 
 
 def digest(path):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from stdm_plugin.core.submission_mapping import FieldMapping
-from stdm_plugin.core.submissions import import_submissions
+from stdm_plugin.core.submissions.mapping import FieldMapping
+from stdm_plugin.core.submissions.submissions import import_submissions
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "kobo_abidjan_2022"

@@ -5,10 +5,10 @@ import pytest
 from openpyxl import Workbook
 from submission_samples import shape, table_counts, write_csv
 
-from stdm_plugin.core.errors import SubmissionFileError
-from stdm_plugin.core.submission_files import read_table
-from stdm_plugin.core.submission_mapping import FieldMapping
-from stdm_plugin.core.submissions import import_submissions
+from stdm_plugin.core.store.errors import SubmissionFileError
+from stdm_plugin.core.submissions.files import read_table
+from stdm_plugin.core.submissions.mapping import FieldMapping
+from stdm_plugin.core.submissions.submissions import import_submissions
 
 KOBO_MAPPING = """
 form_id: stdm_kobo

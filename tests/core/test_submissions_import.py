@@ -16,7 +16,7 @@ from submission_samples import (
     write_export,
 )
 
-from stdm_plugin.core.submissions import import_submissions
+from stdm_plugin.core.submissions.submissions import import_submissions
 
 
 def problem_at(report, file, row):

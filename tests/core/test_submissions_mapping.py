@@ -2,8 +2,8 @@
 import pytest
 from submission_samples import MAPPING_YAML, mapping
 
-from stdm_plugin.core.errors import MappingError
-from stdm_plugin.core.submission_mapping import (
+from stdm_plugin.core.store.errors import MappingError
+from stdm_plugin.core.submissions.mapping import (
     ColumnRule,
     FieldMapping,
     RecordMapping,

@@ -6,9 +6,9 @@ from submission_samples import mapping as sample_mapping
 from submission_samples import table_counts, write_export
 
 from stdm_plugin.core import Party, Settlement, SettlementStore, ValidationError
-from stdm_plugin.core.migrations import SCHEMA_VERSION
-from stdm_plugin.core.publish import copy_store
-from stdm_plugin.core.submissions import import_submissions
+from stdm_plugin.core.store.migrations import SCHEMA_VERSION
+from stdm_plugin.core.store.publish import copy_store
+from stdm_plugin.core.submissions.submissions import import_submissions
 
 
 @pytest.fixture

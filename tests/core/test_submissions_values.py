@@ -4,8 +4,8 @@ from pyproj import Transformer
 from shapely.geometry import Point
 from submission_samples import households, mapping, shape, write_export
 
-from stdm_plugin.core.errors import SubmissionValueError
-from stdm_plugin.core.odk_values import (
+from stdm_plugin.core.store.errors import SubmissionValueError
+from stdm_plugin.core.submissions.odk_values import (
     date_value,
     instance_id,
     odk_geometry,
@@ -13,7 +13,7 @@ from stdm_plugin.core.odk_values import (
     timestamp,
     whole_number,
 )
-from stdm_plugin.core.submissions import import_submissions
+from stdm_plugin.core.submissions.submissions import import_submissions
 
 TO_LONLAT = Transformer.from_crs(32630, 4326, always_xy=True)
 

@@ -14,8 +14,8 @@ import pytest
 from openpyxl import load_workbook
 from pyxform.xls2xform import convert
 
-from stdm_plugin.core.forms import EnumerationForm, load_form
-from stdm_plugin.core.xlsform import (
+from stdm_plugin.core.forms.forms import EnumerationForm, load_form
+from stdm_plugin.core.forms.xlsform import (
     XLSFormExportError,
     code_lists_from_store,
     default_code_lists,

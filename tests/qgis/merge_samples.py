@@ -9,8 +9,8 @@ import pathlib
 import sqlite3
 
 from stdm_plugin.core import SettlementStore
-from stdm_plugin.core.demo_settlement import load_demo_settlement
-from stdm_plugin.core.field_package import PACKAGE_STORE, PackageRequest, cut_package
+from stdm_plugin.core.demo.settlement import load_demo_settlement
+from stdm_plugin.core.packages.field_package import PACKAGE_STORE, PackageRequest, cut_package
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DEMO_DATA = ROOT / "demo" / "data"

@@ -14,14 +14,14 @@ from qgis.PyQt.QtWidgets import QDialog, QDialogButtonBox
 from shapely.geometry import box
 
 from stdm_plugin.core import Party, SettlementStore, SocialTenure, SpatialUnit
-from stdm_plugin.core import adjudication as adj
-from stdm_plugin.core.errors import PermissionDeniedError
-from stdm_plugin.core.users import resume_session, sign_in, sign_out
-from stdm_plugin.gui.adjudication_dialog import AdjudicationDialog, claim_rows
-from stdm_plugin.gui.adjudication_forms import FormDialog
-from stdm_plugin.gui.sign_in_dialog import SIGNED_OUT, SignInDialog
-from stdm_plugin.gui.users_dialog import UsersDialog
-from stdm_plugin.qgis.sources import PostgresConnection
+from stdm_plugin.core.adjudication import adjudication as adj
+from stdm_plugin.core.store.errors import PermissionDeniedError
+from stdm_plugin.core.store.users import resume_session, sign_in, sign_out
+from stdm_plugin.gui.adjudication.dialog import AdjudicationDialog, claim_rows
+from stdm_plugin.gui.adjudication.step_forms import FormDialog
+from stdm_plugin.gui.store.sign_in_dialog import SIGNED_OUT, SignInDialog
+from stdm_plugin.gui.store.users_dialog import UsersDialog
+from stdm_plugin.qgis.store.sources import PostgresConnection
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[2] / "test-artifacts"
 

@@ -24,28 +24,28 @@ from qgis.PyQt.QtWidgets import QDialog
 from shapely.geometry import box
 
 from stdm_plugin.core import Party, SettlementStore, SocialTenure, SpatialUnit
-from stdm_plugin.core.adjudication import (
+from stdm_plugin.core.adjudication.adjudication import (
     approve,
     open_public_display,
     record_objection,
     verify,
 )
-from stdm_plugin.core.certificate_batch import approved_parcels
-from stdm_plugin.core.certificate_sheet import CertificateSheet
-from stdm_plugin.core.certificates import revoke
-from stdm_plugin.core.demo_settlement import load_demo_settlement
-from stdm_plugin.core.signing import create_office_key, verify_payload
-from stdm_plugin.core.users import sign_in
-from stdm_plugin.gui.issue_dialog import ALL, BLOCK, MAP, IssueDialog
-from stdm_plugin.gui.issue_report_dialog import IssueReportDialog, summary_line
-from stdm_plugin.qgis.certificate_layout import CertificateRenderer, shipped_template
-from stdm_plugin.qgis.certificate_task import (
+from stdm_plugin.core.certificates.batch import approved_parcels
+from stdm_plugin.core.certificates.sheet import CertificateSheet
+from stdm_plugin.core.certificates.certificates import revoke
+from stdm_plugin.core.demo.settlement import load_demo_settlement
+from stdm_plugin.core.certificates.signing import create_office_key, verify_payload
+from stdm_plugin.core.store.users import sign_in
+from stdm_plugin.gui.certificates.issue_dialog import ALL, BLOCK, MAP, IssueDialog
+from stdm_plugin.gui.certificates.issue_report_dialog import IssueReportDialog, summary_line
+from stdm_plugin.qgis.certificates.layout import CertificateRenderer, shipped_template
+from stdm_plugin.qgis.certificates.task import (
     IssueCertificatesTask,
     IssueRequest,
     RenderAbandonedError,
     RenderBridge,
 )
-from stdm_plugin.qgis.sources import PostgresConnection, SpatiaLiteSource
+from stdm_plugin.qgis.store.sources import PostgresConnection, SpatiaLiteSource
 from tests.qgis.test_certificate_layout import needs, pdf_pages, pdf_text
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

@@ -19,8 +19,8 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QColor, QImage, QPainter
 from shapely.geometry import box
 
-from stdm_plugin.core.certificate_sheet import CertificateSheet, SheetHolder
-from stdm_plugin.qgis.certificate_layout import (
+from stdm_plugin.core.certificates.sheet import CertificateSheet, SheetHolder
+from stdm_plugin.qgis.certificates.layout import (
     REQUIRED_ITEMS,
     CertificateBatch,
     CertificateRenderer,

@@ -1,8 +1,8 @@
 """The dialogs a GIS technician fills in: what they return, and how they look."""
 import pathlib
 
-from stdm_plugin.gui.postgres_dialog import PostgresStoreDialog
-from stdm_plugin.gui.store_dialog import NewStoreDialog
+from stdm_plugin.gui.store.postgres_dialog import PostgresStoreDialog
+from stdm_plugin.gui.store.store_dialog import NewStoreDialog
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[2] / "test-artifacts"
 

@@ -1,7 +1,7 @@
 """Editing with QGIS's own tools goes through the same rules as the core."""
 from qgis.core import QgsFeature, QgsProject, QgsVectorLayerUtils
 
-from stdm_plugin.qgis.project import add_store_to_project
+from stdm_plugin.qgis.project.project import add_store_to_project
 
 
 def new_tenure(layer, party_id, unit_id, numerator, denominator):

@@ -23,8 +23,8 @@ from qgis.PyQt.QtWidgets import QWizard
 from shapely.geometry import box
 
 from stdm_plugin.core import Party, Settlement, SettlementStore, SocialTenure
-from stdm_plugin.gui.enumeration_pages import ParcelPage, RepeatPage
-from stdm_plugin.gui.shape_tool import ShapeCaptureTool
+from stdm_plugin.gui.forms.enumeration_pages import ParcelPage, RepeatPage
+from stdm_plugin.gui.forms.shape_tool import ShapeCaptureTool
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[2] / "test-artifacts"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00 a photo"
@@ -358,8 +358,8 @@ def test_several_settlements_are_offered_and_problems_read_in_french(plugin, fil
                                                                     qgis_canvas):
     filled_store.settlements.add(Settlement(code="ABO", name="Abobo Baoulé"))
     show_map(plugin, filled_store, qgis_canvas)
-    from stdm_plugin.gui.enumeration_wizard import EnumerationWizard
-    from stdm_plugin.qgis.enumeration_session import EnumerationSession
+    from stdm_plugin.gui.forms.enumeration_wizard import EnumerationWizard
+    from stdm_plugin.qgis.project.enumeration_session import EnumerationSession
 
     session = EnumerationSession.for_project(QgsProject.instance())
     try:

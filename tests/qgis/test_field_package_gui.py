@@ -31,18 +31,18 @@ from qgis.PyQt.QtWidgets import QProgressBar, QPushButton
 from shapely import wkb as shapely_wkb
 
 from stdm_plugin.core import SettlementStore
-from stdm_plugin.core.demo_settlement import load_demo_settlement
-from stdm_plugin.core.field_package import (
+from stdm_plugin.core.demo.settlement import load_demo_settlement
+from stdm_plugin.core.packages.field_package import (
     MANIFEST,
     PACKAGE_STORE,
     PackageRequest,
     read_manifest,
 )
-from stdm_plugin.core.personal_data import Pseudonymiser
-from stdm_plugin.core.users import sign_in
-from stdm_plugin.gui.field_package_dialog import FieldPackageDialog
-from stdm_plugin.qgis.field_package_task import PackageSetupError, selected_area_wkt
-from stdm_plugin.qgis.field_project import PROJECT_FILE
+from stdm_plugin.core.safety.personal_data import Pseudonymiser
+from stdm_plugin.core.store.users import sign_in
+from stdm_plugin.gui.packages.cut_dialog import FieldPackageDialog
+from stdm_plugin.qgis.packages.cut_task import PackageSetupError, selected_area_wkt
+from stdm_plugin.qgis.packages.field_project import PROJECT_FILE
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DEMO_DATA = ROOT / "demo" / "data"
@@ -325,7 +325,7 @@ def test_a_store_with_users_needs_a_supervisor_signed_in(plugin, qgis_iface, dem
 
 
 def test_the_merge_entry_opens_the_merge(plugin, monkeypatch):
-    merge_actions = pytest.importorskip("stdm_plugin.gui.merge_actions")
+    merge_actions = pytest.importorskip("stdm_plugin.gui.packages.merge_actions")
     calls = []
     monkeypatch.setattr(merge_actions, "merge_field_package", calls.append)
     [action] = [a for a in plugin.menu.actions() if a.text() == "Merge field package…"]

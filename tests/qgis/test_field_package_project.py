@@ -32,22 +32,22 @@ from qgis.core import (
 )
 
 from stdm_plugin.core import SettlementStore
-from stdm_plugin.core.demo_settlement import load_demo_settlement
-from stdm_plugin.core.field_package import (
+from stdm_plugin.core.demo.settlement import load_demo_settlement
+from stdm_plugin.core.packages.field_package import (
     PACKAGE_STORE,
     FieldPackage,
     PackageRequest,
     cut_package,
     read_manifest,
 )
-from stdm_plugin.core.migrations import PROVENANCE_COLUMNS
-from stdm_plugin.qgis.field_project import (
+from stdm_plugin.core.store.migrations import PROVENANCE_COLUMNS
+from stdm_plugin.qgis.packages.field_project import (
     ENUMERATOR_EXPRESSION,
     PROJECT_FILE,
     write_package_project,
 )
-from stdm_plugin.qgis.layers import layer_key
-from stdm_plugin.qgis.project import write_project
+from stdm_plugin.qgis.project.layers import layer_key
+from stdm_plugin.qgis.project.project import write_project
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DATA = ROOT / "demo" / "data"

@@ -15,11 +15,11 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from stdm_plugin.core import expressions
-from stdm_plugin.core.forms import load_form
-from stdm_plugin.qgis.form_expressions import FieldScope, UntranslatableError, translate
-from stdm_plugin.qgis.form_rules import apply_form_rules, form_rules, shipped_form_path
-from stdm_plugin.qgis.project import add_store_to_project
+from stdm_plugin.core.forms import expressions
+from stdm_plugin.core.forms.forms import load_form
+from stdm_plugin.qgis.forms.expressions import FieldScope, UntranslatableError, translate
+from stdm_plugin.qgis.forms.rules import apply_form_rules, form_rules, shipped_form_path
+from stdm_plugin.qgis.project.project import add_store_to_project
 
 FORM = load_form(pathlib.Path(__file__).resolve().parents[2] / "forms" / "enumeration.yaml")
 

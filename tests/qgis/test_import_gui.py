@@ -14,11 +14,11 @@ import pytest
 from qgis.core import Qgis, QgsApplication, QgsProject
 
 from stdm_plugin.core import SettlementStore
-from stdm_plugin.core.submissions import ALL_OR_NOTHING, VALID_ROWS
-from stdm_plugin.core.xlsform import export_xlsform
-from stdm_plugin.gui.import_dialog import ImportDialog
-from stdm_plugin.gui.import_report_dialog import ProblemTableModel
-from stdm_plugin.qgis.import_task import (
+from stdm_plugin.core.submissions.submissions import ALL_OR_NOTHING, VALID_ROWS
+from stdm_plugin.core.forms.xlsform import export_xlsform
+from stdm_plugin.gui.submissions.import_dialog import ImportDialog
+from stdm_plugin.gui.submissions.import_report_dialog import ProblemTableModel
+from stdm_plugin.qgis.submissions.import_task import (
     ImportRequest,
     ImportSubmissionsTask,
     ImportTarget,
@@ -339,7 +339,7 @@ def test_the_real_abidjan_export_with_its_saved_mapping(plugin, qgis_iface, tmp_
 
 
 def test_the_model_reads_the_problems_as_they_are():
-    from stdm_plugin.core.submission_report import RowProblem
+    from stdm_plugin.core.submissions.report import RowProblem
 
     problems = [RowProblem("a.csv", 4, "sex", "X", "unknown", "unknown_choice"),
                 RowProblem("b.csv", None, None, None, "no file", "missing_file")]

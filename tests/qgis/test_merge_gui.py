@@ -22,12 +22,12 @@ from qgis.PyQt.QtCore import QEvent, Qt
 from shapely.geometry import box
 
 from stdm_plugin.core import SpatialUnit
-from stdm_plugin.core.package_merge import EDITED_BOTH
-from stdm_plugin.core.users import sign_in, sign_out
-from stdm_plugin.gui import merge_actions
-from stdm_plugin.gui.package_pick_dialog import PackagePickDialog
-from stdm_plugin.qgis.merge_task import ApplyMergeTask, MergeTarget
-from stdm_plugin.qgis.sources import SpatiaLiteSource
+from stdm_plugin.core.packages.merge import EDITED_BOTH
+from stdm_plugin.core.store.users import sign_in, sign_out
+from stdm_plugin.gui.packages import merge_actions
+from stdm_plugin.gui.packages.package_pick_dialog import PackagePickDialog
+from stdm_plugin.qgis.packages.merge_task import ApplyMergeTask, MergeTarget
+from stdm_plugin.qgis.store.sources import SpatiaLiteSource
 from tests.qgis.merge_samples import (
     LONG_NAME,
     OFFICE_NAME,
@@ -366,7 +366,7 @@ def test_a_merge_cancelled_while_it_runs_writes_nothing(returned, qgis_app):
     """Cancel pressed while the merge waits for the store (another writer holds it): the
     merge's transaction is rolled back, and the outcome says it was cancelled."""
     store, info = returned, returned.info
-    from stdm_plugin.core.package_merge import analyse_merge
+    from stdm_plugin.core.packages.merge import analyse_merge
 
     plan = analyse_merge(store, info["folder"])
     audit = store.db.scalar("SELECT max(id) FROM audit_log")

@@ -17,7 +17,7 @@ from qgis.core import (
     QgsProcessingFeedback,
 )
 
-from stdm_plugin.core.users import sign_in, sign_out
+from stdm_plugin.core.store.users import sign_in, sign_out
 from stdm_plugin.plugin import StdmPlugin
 from tests.qgis.merge_samples import LONG_NAME, OFFICE_NAME, cut, demo_store, returned_package
 

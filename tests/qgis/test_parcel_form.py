@@ -12,7 +12,7 @@ from qgis.gui import (
 from qgis.PyQt.QtCore import QCoreApplication, QEvent
 from qgis.PyQt.QtWidgets import QComboBox, QTableView, QTabWidget
 
-from stdm_plugin.qgis.project import add_store_to_project
+from stdm_plugin.qgis.project.project import add_store_to_project
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[2] / "test-artifacts"
 

@@ -5,8 +5,8 @@ from qgis.core import Qgis, QgsApplication, QgsProject
 from test_project import DEMO_DATA
 
 from stdm_plugin.core import SettlementStore
-from stdm_plugin.core.demo_settlement import load_demo_settlement
-from stdm_plugin.qgis.sources import PostgresConnection
+from stdm_plugin.core.demo.settlement import load_demo_settlement
+from stdm_plugin.qgis.store.sources import PostgresConnection
 
 
 def connection_to(server, schema):
@@ -82,7 +82,7 @@ def test_cancelled_publish_leaves_nothing(plugin, postgis_server, tmp_path):
     with SettlementStore.create(path, 32630) as field:
         load_demo_settlement(field, DEMO_DATA)
     schema = postgis_server.fresh_schema()
-    from stdm_plugin.qgis.tasks import PublishStoreTask
+    from stdm_plugin.qgis.store.tasks import PublishStoreTask
 
     outcome = []
     task = PublishStoreTask(str(path), connection_to(postgis_server, schema), "tester",

@@ -30,12 +30,12 @@ from qgis.core import (
 from shapely import wkb as shapely_wkb
 
 from stdm_plugin.core import SettlementStore
-from stdm_plugin.core.demo_settlement import load_demo_settlement
-from stdm_plugin.core.field_package import MANIFEST, PACKAGE_STORE, read_manifest
-from stdm_plugin.core.personal_data import Pseudonymiser
-from stdm_plugin.core.users import sign_in
+from stdm_plugin.core.demo.settlement import load_demo_settlement
+from stdm_plugin.core.packages.field_package import MANIFEST, PACKAGE_STORE, read_manifest
+from stdm_plugin.core.safety.personal_data import Pseudonymiser
+from stdm_plugin.core.store.users import sign_in
 from stdm_plugin.plugin import StdmPlugin
-from stdm_plugin.qgis.field_project import PROJECT_FILE
+from stdm_plugin.qgis.packages.field_project import PROJECT_FILE
 
 QGIS_PYTHON_PLUGINS = "/usr/share/qgis/python/plugins"
 DEMO_DATA = pathlib.Path(__file__).resolve().parents[2] / "demo" / "data"

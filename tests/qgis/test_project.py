@@ -5,7 +5,7 @@ import zipfile
 
 from qgis.core import QgsFeatureRequest, QgsProject
 
-from stdm_plugin.qgis.project import add_store_to_project, write_project
+from stdm_plugin.qgis.project.project import add_store_to_project, write_project
 
 DEMO_DATA = pathlib.Path(__file__).resolve().parents[2] / "demo" / "data"
 

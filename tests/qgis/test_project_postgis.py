@@ -4,7 +4,7 @@ from qgis.core import QgsFeatureRequest, QgsProject, QgsVectorLayerUtils
 from shapely.geometry import box
 
 from stdm_plugin.core import Party, Settlement, SettlementStore, SocialTenure, SpatialUnit
-from stdm_plugin.qgis.project import add_store_to_project
+from stdm_plugin.qgis.project.project import add_store_to_project
 
 
 @pytest.fixture

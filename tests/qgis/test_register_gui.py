@@ -21,20 +21,20 @@ from qgis.PyQt.QtCore import QThread
 from qgis.PyQt.QtWidgets import QDialog, QFileDialog, QMessageBox
 
 from stdm_plugin.core import SocialTenure
-from stdm_plugin.core.adjudication import (
+from stdm_plugin.core.adjudication.adjudication import (
     approve,
     open_public_display,
     return_to_enumeration,
     verify,
 )
-from stdm_plugin.core.certificate_snapshot import text_sha256
-from stdm_plugin.core.certificates import find_certificate, issue_certificate
-from stdm_plugin.core.signing import active_office_key, create_office_key, office_keys, sign
-from stdm_plugin.core.users import sign_in
-from stdm_plugin.gui.adjudication_forms import FormDialog
-from stdm_plugin.gui.register_dialog import RegisterDialog, certificate_rows, template_for
-from stdm_plugin.gui.verify_dialog import VerifyDialog, read_key_file
-from stdm_plugin.qgis.certificate_layout import CertificateRenderer, shipped_template
+from stdm_plugin.core.certificates.snapshot import text_sha256
+from stdm_plugin.core.certificates.certificates import find_certificate, issue_certificate
+from stdm_plugin.core.certificates.signing import active_office_key, create_office_key, office_keys, sign
+from stdm_plugin.core.store.users import sign_in
+from stdm_plugin.gui.adjudication.step_forms import FormDialog
+from stdm_plugin.gui.certificates.register_dialog import RegisterDialog, certificate_rows, template_for
+from stdm_plugin.gui.certificates.verify_dialog import VerifyDialog, read_key_file
+from stdm_plugin.qgis.certificates.layout import CertificateRenderer, shipped_template
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[2] / "test-artifacts"
 FIRST, SECOND, THIRD = "KOU-2026-000001", "KOU-2026-000002", "KOU-2026-000003"
@@ -130,7 +130,7 @@ def messages(iface, level):
 
 # --- the table --------------------------------------------------------------------------------
 def test_the_table_lists_the_register_and_filters(register, qgis_app):
-    from stdm_plugin.core.certificates import revoke
+    from stdm_plugin.core.certificates.certificates import revoke
 
     dialog = window(register)
     assert dialog.count.text() == "2 of 2 certificates listed"
@@ -486,7 +486,7 @@ def test_verify_from_the_plugin_needs_nobody_signed_in(plugin, qgis_iface, regis
 
 
 def test_the_register_needs_someone_signed_in(plugin, qgis_iface, register, monkeypatch):
-    from stdm_plugin.gui.sign_in_dialog import SignInDialog
+    from stdm_plugin.gui.store.sign_in_dialog import SignInDialog
 
     assert plugin.show_store(register.path)
     monkeypatch.setattr(SignInDialog, "exec_", lambda dialog: QDialog.Rejected)
@@ -504,7 +504,7 @@ def test_register_and_verify_on_a_postgis_store(plugin, qgis_iface, postgis_serv
     from shapely.geometry import box
 
     from stdm_plugin.core import Party, SettlementStore, SpatialUnit
-    from stdm_plugin.qgis.sources import PostgresConnection
+    from stdm_plugin.qgis.store.sources import PostgresConnection
 
     connection = PostgresConnection(schema=postgis_server.fresh_schema(),
                                     host=postgis_server.host, port=str(postgis_server.port),

@@ -12,12 +12,12 @@ import time
 
 from qgis.core import Qgis, QgsApplication, QgsProject
 
-from stdm_plugin.core.consistency import ORPHAN
-from stdm_plugin.core.store import SettlementStore, utc_now
-from stdm_plugin.gui import store_safety
-from stdm_plugin.qgis import safety_tasks
-from stdm_plugin.qgis.safety_tasks import BackupTask, ConsistencyCheckTask, RestoreTask
-from stdm_plugin.qgis.sources import source_of_layer
+from stdm_plugin.core.safety.consistency import ORPHAN
+from stdm_plugin.core.store.store import SettlementStore, utc_now
+from stdm_plugin.gui.safety import store_safety
+from stdm_plugin.qgis.safety import safety_tasks
+from stdm_plugin.qgis.safety.tasks import BackupTask, ConsistencyCheckTask, RestoreTask
+from stdm_plugin.qgis.store.sources import source_of_layer
 
 
 def messages(iface, level):

@@ -1,0 +1,297 @@
+"""Backups of a SpatiaLite store: one zip that restores to the same store, or not at all.
+
+A backup is taken while the store is in use (SQLite's online backup, through
+``SettlementStore.copy_to``), so nobody has to close QGIS first. The zip
+holds ``store.sqlite``, the documents folder as ``documents/`` and
+``manifest.json``: the store's id and schema version, when, the row count of
+every table and the SHA-256 of the database and of each document file. The
+zip is written under a temporary name and renamed, so a full disk or a crash
+never leaves something that looks like a backup.
+
+Restoring checks everything the manifest promises before the store takes
+its place, so that a truncated download, a damaged USB stick or an edited
+file is refused with a reason instead of becoming the land register. A
+PostGIS store is backed up with PostgreSQL's own tools (pg_dump).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+from typing import IO, Any
+
+from .. import __version__
+from ..store.backend import Backend
+from ..store.errors import StdmError, StoreError, StoreExistsError
+from ..store.migrations import VERSIONED_TABLES
+from ..store.store import INFO_TABLE, SettlementStore, utc_now
+
+FORMAT = "stdm-store-backup"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DATABASE = "store.sqlite"
+DOCUMENTS = "documents/"
+#: document files are named by their checksum: nothing else is ever written from a backup
+DOCUMENT_ENTRY = re.compile(r"^documents/[0-9a-f]{2}/[0-9a-f]{64}$")
+COUNTED_TABLES = (*VERSIONED_TABLES, "submission", "audit_log", "spatial_unit_lineage")
+CHUNK = 1 << 20
+
+
+class BackupError(StoreError):
+    """A backup that cannot be made or restored; nothing was left behind."""
+
+
+def backup_file_name(store_path: str | None) -> str:
+    """``<store>-backup-<UTC time>.zip``: sorts by time, says what it holds."""
+    stem = Path(store_path or "store").stem
+    return f"{stem}-backup-{utc_now()[:19].replace('-', '').replace(':', '')}Z.zip"
+
+
+def backup_store(store: SettlementStore, target_path: str | os.PathLike) -> Path:
+    """Back up ``store`` (with its documents) into a new zip; returns the zip's path.
+
+    ``target_path`` is the zip to write, or a folder to write
+    ``backup_file_name(store.path)`` in. An existing file is never overwritten.
+    """
+    if store.db.dialect != "spatialite" or not store.path:
+        raise BackupError(f"{store.db.location} is kept in PostgreSQL: back it up with "
+                          "PostgreSQL's pg_dump (for example pg_dump --schema=<schema>); "
+                          "the plugin backs up SpatiaLite stores only.", store.db.location)
+    target = Path(target_path)
+    if target.is_dir():
+        target = target / backup_file_name(store.path)
+    if target.exists():
+        raise StoreExistsError(f"{target} already exists; choose a new name for the backup.",
+                               str(target))
+    if not target.parent.is_dir():
+        raise BackupError(f"The folder {target.parent} does not exist.", str(target))
+    work = tempfile.mkdtemp(prefix=".stdm-backup-", dir=target.parent)
+    fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
+                                   dir=target.parent)
+    os.close(fd)  # reopened by _write_zip; the name is what keeps others out
+    try:
+        database = os.path.join(work, DATABASE)
+        store.copy_to(database)  # the database first: every document it names is then on disk
+        documents = _document_files(database + ".documents")
+        manifest = _manifest(store, database, documents)
+        _write_zip(partial, database, documents, manifest)
+        if target.exists():  # appeared while we were writing
+            raise StoreExistsError(f"{target} already exists; choose a new name for the "
+                                   "backup.", str(target))
+        os.replace(partial, target)
+    except (OSError, sqlite3.Error) as error:
+        raise BackupError(f"The backup {target} could not be written: {error}",
+                          str(target)) from error
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if os.path.exists(partial):
+            os.remove(partial)
+    return target
+
+
+def restore_store(backup_path: str | os.PathLike, target_path: str | os.PathLike, *,
+                  actor: str | None = None) -> SettlementStore:
+    """Restore a backup as a new store file ``target_path``; returns the opened store.
+
+    Refused, leaving nothing on disk, when the target (or its documents
+    folder) exists, or when the backup is not complete and unchanged.
+    """
+    backup_path = os.fspath(backup_path)
+    target = os.path.abspath(os.fspath(target_path))
+    documents_target = target + ".documents"
+    _refuse_existing(target, documents_target)
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        raise BackupError(f"The folder {folder} does not exist.", target)
+    work = tempfile.mkdtemp(prefix=".stdm-restore-", dir=folder)
+    placed: list[str] = []
+    try:
+        manifest = _unpack(backup_path, work)
+        database = os.path.join(work, DATABASE)
+        _check_database(database, manifest, backup_path)
+        _refuse_existing(target, documents_target)
+        if os.path.isdir(database + ".documents"):
+            os.rename(database + ".documents", documents_target)
+            placed.append(documents_target)
+        os.rename(database, target)
+        placed.append(target)
+        return SettlementStore.open(target, actor=actor)
+    except BaseException:
+        for path in placed:
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            else:
+                for leftover in (path, path + "-wal", path + "-shm"):
+                    if os.path.exists(leftover):
+                        os.remove(leftover)
+        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def table_counts(db: Backend) -> dict[str, int]:
+    """Rows per table, retired records and history included: what a restore must hold."""
+    return {table: int(db.scalar(f"SELECT count(*) FROM {table}"))
+            for table in COUNTED_TABLES if db.table_exists(table)}
+
+
+# --- writing -----------------------------------------------------------------
+def _document_files(folder: str) -> dict[str, str]:
+    """Zip entry -> file path of every checksum-named document (not half-written ones)."""
+    found = {}
+    if os.path.isdir(folder):
+        for directory, _, files in os.walk(folder):
+            for name in files:
+                path = os.path.join(directory, name)
+                entry = DOCUMENTS + os.path.relpath(path, folder).replace(os.sep, "/")
+                if DOCUMENT_ENTRY.match(entry):
+                    found[entry] = path
+    return dict(sorted(found.items()))
+
+
+def _manifest(store: SettlementStore, database: str,
+              documents: dict[str, str]) -> dict[str, Any]:
+    """What the copy holds (not the live store, which may have moved on since)."""
+    copy = SettlementStore.open(database, read_only=True, upgrade=False)
+    try:
+        counts = table_counts(copy.db)
+        info = {"store_id": copy.store_id, "schema_version": copy.schema_version,
+                "srid": copy.srid, "created_by": store.actor,
+                "source": os.path.basename(store.path or "")}
+    finally:
+        copy.close()
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, **info,
+            "created_at": utc_now(), "plugin_version": __version__,
+            "database": {"name": DATABASE, "sha256": _sha256_of(database),
+                         "size_bytes": os.path.getsize(database)},
+            "counts": counts,
+            "documents": {entry: _sha256_of(path) for entry, path in documents.items()}}
+
+
+def _write_zip(path: str, database: str, documents: dict[str, str],
+               manifest: dict[str, Any]) -> None:
+    with open(path, "wb") as handle:
+        with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
+            archive.write(database, DATABASE)
+            for entry, file_path in documents.items():
+                archive.write(file_path, entry)
+        handle.flush()
+        os.fsync(handle.fileno())  # on disk before the rename makes it the backup
+
+
+def _sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- restoring ---------------------------------------------------------------
+def _refuse_existing(*paths: str) -> None:
+    for path in paths:
+        if os.path.lexists(path):
+            raise StoreExistsError(f"{path} already exists; restore into a new file name.",
+                                   path)
+
+
+def _unpack(backup_path: str, work: str) -> dict[str, Any]:
+    """Extract the database and documents into ``work``, each checked against the manifest."""
+    try:
+        archive = zipfile.ZipFile(backup_path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise BackupError(f"{backup_path} is not a readable backup (truncated, damaged or not "
+                          f"a zip file): {error}", backup_path) from error
+    with archive:
+        manifest = _read_manifest(archive, backup_path)
+        expected = {DATABASE: manifest["database"]["sha256"], **manifest["documents"]}
+        names = set(archive.namelist()) - {MANIFEST}
+        if names != set(expected):
+            odd = sorted(names ^ set(expected))[:3]
+            raise BackupError(f"{backup_path} does not hold what its manifest lists "
+                              f"({', '.join(odd)}); it was changed after it was made.",
+                              backup_path)
+        for entry, sha256 in expected.items():
+            destination = os.path.join(work, DATABASE) if entry == DATABASE else os.path.join(
+                work, DATABASE + ".documents", *entry[len(DOCUMENTS):].split("/"))
+            _extract_checked(archive, entry, destination, sha256, backup_path)
+    return manifest
+
+
+def _read_manifest(archive: zipfile.ZipFile, backup_path: str) -> dict[str, Any]:
+    try:
+        manifest = json.loads(archive.read(MANIFEST).decode("utf-8"))
+        ok = (manifest.get("format") == FORMAT and isinstance(manifest.get("counts"), dict)
+              and isinstance(manifest.get("format_version"), int)
+              and isinstance(manifest.get("documents"), dict)
+              and isinstance(manifest["database"]["sha256"], str)
+              and all(DOCUMENT_ENTRY.match(str(e)) for e in manifest["documents"]))
+    except (KeyError, TypeError, AttributeError, ValueError, zipfile.BadZipFile,
+            zlib.error, EOFError) as error:
+        raise BackupError(f"{backup_path} has no readable manifest ({error}); it is not a "
+                          "settlement store backup, or it is damaged.", backup_path) from error
+    if not ok:
+        raise BackupError(f"{backup_path} is not a settlement store backup (its manifest "
+                          "is not one this plugin writes).", backup_path)
+    if manifest["format_version"] > FORMAT_VERSION:
+        raise BackupError(f"{backup_path} was made by a newer version of the plugin; "
+                          "update the plugin to restore it.", backup_path)
+    return manifest
+
+
+def _extract_checked(archive: zipfile.ZipFile, entry: str, destination: str, sha256: str,
+                     backup_path: str) -> None:
+    os.makedirs(os.path.dirname(destination), exist_ok=True)
+    digest = hashlib.sha256()
+    try:
+        with archive.open(entry) as source, open(destination, "xb") as target:
+            _copy(source, target, digest)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+        raise BackupError(f"{entry} in {backup_path} is damaged ({error}).",
+                          backup_path) from error
+    if digest.hexdigest() != sha256:
+        raise BackupError(f"{entry} in {backup_path} does not match the SHA-256 of its "
+                          "manifest: the backup was changed or damaged after it was made.",
+                          backup_path)
+
+
+def _copy(source: IO[bytes], target: IO[bytes], digest: Any) -> None:
+    for chunk in iter(lambda: source.read(CHUNK), b""):
+        digest.update(chunk)
+        target.write(chunk)
+    target.flush()
+    os.fsync(target.fileno())
+
+
+def _check_database(database: str, manifest: dict[str, Any], backup_path: str) -> None:
+    """The extracted store opens, is the store the manifest names, and holds its rows."""
+    try:
+        restored = SettlementStore.open(database, read_only=True, upgrade=False)
+    except (StdmError, sqlite3.Error) as error:
+        raise BackupError(f"The store in {backup_path} does not open: {error}",
+                          backup_path) from error
+    try:
+        if restored.store_id != manifest.get("store_id"):
+            raise BackupError(f"The store in {backup_path} is not the one its manifest names.",
+                              backup_path)
+        counts = table_counts(restored.db)
+        if counts != manifest["counts"]:
+            wrong = sorted(t for t in set(counts) | set(manifest["counts"])
+                           if counts.get(t) != manifest["counts"].get(t))
+            raise BackupError(f"The store in {backup_path} does not hold the rows its manifest "
+                              f"counts ({', '.join(wrong)}).", backup_path)
+        stored = restored.db.scalar(f"SELECT value FROM {INFO_TABLE} WHERE key = "
+                                    "'schema_version'")
+        if str(stored) != str(manifest.get("schema_version")):
+            raise BackupError(f"The store in {backup_path} is not at the schema version its "
+                              "manifest says.", backup_path)
+    finally:
+        restored.close()
