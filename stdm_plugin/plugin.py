@@ -3,21 +3,21 @@ from __future__ import annotations
 
 import os
 
-from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsProject, QgsSettings
+from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsProject
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction, QFileDialog, QMenu
 
 from .core import Settlement, SettlementStore, StdmError
-from .core.store.lookups import LANGUAGES
-from .core.safety.personal_data import redact
+from .core.store.redaction import redact
 from .core.store.store import default_actor
 from .gui.adjudication.actions import AdjudicationActions
 from .gui.cadastre.actions import CadastreActions
 from .gui.certificates.actions import CertificateActions
-from .gui.packages.actions import FieldPackageActions
 from .gui.certificates.register_actions import RegisterActions
+from .gui.packages.actions import FieldPackageActions
 from .gui.safety.actions import StoreSafetyActions
-from .qgis.i18n import tr
+from .gui.store.sign_in_actions import SignInActions
+from .qgis.i18n import tr, user_language
 from .qgis.project.project import StoreLayerError, add_store_to_project
 from .qgis.store.sources import CredentialsError
 
@@ -25,12 +25,7 @@ PLUGIN_DIR = os.path.dirname(__file__)
 LOG_TAG = "STDM"
 
 
-def user_language() -> str:
-    locale = str(QgsSettings().value("locale/userLocale", "en") or "en")[:2].lower()
-    return locale if locale in LANGUAGES else "en"
-
-
-class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
+class StdmPlugin(StoreSafetyActions, AdjudicationActions, SignInActions, CertificateActions,
                  RegisterActions, CadastreActions, FieldPackageActions):
     def __init__(self, iface) -> None:
         self.iface = iface
@@ -110,6 +105,7 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
             (tr("Restore store from backup…"), self.restore_from_backup,
              tr("Check a backup zip and restore it as a new store file, shown in this "
                 "project"), False),
+            *self.sign_in_menu_entries(),
             *self.adjudication_menu_entries(),
             *self.certificate_menu_entries(),
             *self.register_menu_entries(),
@@ -318,8 +314,8 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
 
         The outcome comes back in the message bar and the report dialog.
         """
-        from .qgis.submissions.import_task import ImportSubmissionsTask
         from .qgis.store.sources import CredentialsError
+        from .qgis.submissions.import_task import ImportSubmissionsTask
 
         try:
             mapping = request.load_mapping()
@@ -333,7 +329,11 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, CertificateActions,
         return task
 
     def _import_done(self, outcome) -> None:
-        from .gui.submissions.import_report_dialog import ImportReportDialog, outcome_of, summary_line
+        from .gui.submissions.import_report_dialog import (
+            ImportReportDialog,
+            outcome_of,
+            summary_line,
+        )
         from .qgis.project.project import refresh_layers
 
         self.import_task = None

@@ -2,10 +2,13 @@
 
 ``import stdm_plugin.core`` must work where QGIS is not installed: the
 store, schema, migrations and domain rules live here and are tested alone.
+This module is the core's front door: the settlement store, its records and
+the typed errors. Each capability (store, register, forms, submissions,
+adjudication, certificates, safety, exchange, cadastre, packages, demo) is a
+subpackage; README.md's developer section says which may import which.
 """
-__version__ = "0.1.0"
-
-from .store.errors import (  # noqa: E402
+from .settlement_store import SettlementStore
+from .store.errors import (
     ConcurrentEditError,
     InvalidGeometryError,
     MissingReferenceError,
@@ -21,8 +24,10 @@ from .store.errors import (  # noqa: E402
     UnknownCrsError,
     ValidationError,
 )
-from .store.model import Party, Settlement, SocialTenure, SpatialUnit, SupportingDocument  # noqa: E402
-from .store.store import SettlementStore  # noqa: E402
+from .store.model import Party, Settlement, SocialTenure, SpatialUnit, SupportingDocument
+from .store.store import PLUGIN_VERSION
+
+__version__ = PLUGIN_VERSION
 
 __all__ = [
     "ConcurrentEditError", "InvalidGeometryError", "MissingReferenceError", "NewerStoreError",

@@ -8,13 +8,13 @@ from __future__ import annotations
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
-from .i18n import tr
-from .store.processing import plugin_icon
 from .cadastre.processing import ImportStructuresAlgorithm, ReconcileCadastreAlgorithm
-from .exchange.processing import ExportChangesAlgorithm, ExportStoreAlgorithm
-from .packages.processing_cut import CutFieldPackageAlgorithm
 from .cadastre.processing_geometry import CheckGeometryAlgorithm
+from .exchange.processing import ExportChangesAlgorithm, ExportStoreAlgorithm
+from .i18n import tr
+from .packages.processing_cut import CutFieldPackageAlgorithm
 from .packages.processing_merge import MergeFieldPackageAlgorithm
+from .store.processing import plugin_icon
 
 PROVIDER_ID = "stdm"
 ALGORITHMS = (CheckGeometryAlgorithm, ImportStructuresAlgorithm, ReconcileCadastreAlgorithm,

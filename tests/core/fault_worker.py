@@ -139,8 +139,8 @@ def traced(store: SettlementStore) -> SettlementStore:
 
 
 def run_import(path: str, export: str) -> None:
-    from stdm_plugin.core.submissions.form_mapping import mapping_from_form
     from stdm_plugin.core.forms.forms import load_form
+    from stdm_plugin.core.submissions.form_mapping import mapping_from_form
     from stdm_plugin.core.submissions.submissions import import_submissions
 
     folder = pathlib.Path(export)

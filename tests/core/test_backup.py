@@ -10,6 +10,7 @@ import pytest
 from shapely.geometry import box
 
 from stdm_plugin.core import Party, Settlement, SettlementStore, SocialTenure, SpatialUnit
+from stdm_plugin.core.demo.settlement import load_demo_settlement
 from stdm_plugin.core.safety.backup import (
     DATABASE,
     MANIFEST,
@@ -19,7 +20,6 @@ from stdm_plugin.core.safety.backup import (
     table_counts,
 )
 from stdm_plugin.core.safety.consistency import check_store
-from stdm_plugin.core.demo.settlement import load_demo_settlement
 from stdm_plugin.core.store.errors import StoreExistsError
 
 DEMO = pathlib.Path(__file__).resolve().parents[2] / "demo" / "data"

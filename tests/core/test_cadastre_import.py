@@ -22,8 +22,8 @@ from shapely.geometry import box, mapping
 
 from stdm_plugin.core import Settlement, SpatialUnit
 from stdm_plugin.core.cadastre.cadastre import import_structures, reconcile
-from stdm_plugin.core.store.errors import SpatialFileError
 from stdm_plugin.core.cadastre.spatial_files import read_spatial_file
+from stdm_plugin.core.store.errors import SpatialFileError
 
 ROOT = Path(__file__).resolve().parents[2]
 OSM_BUILDINGS = ROOT.parent / "shared" / "data" / "osm_helsinki" / "buildings.gpkg"

@@ -33,7 +33,6 @@ from stdm_plugin.core.adjudication.adjudication import (
     return_to_enumeration,
 )
 from stdm_plugin.core.certificates.batch import approved_parcels, issue_batch
-from stdm_plugin.core.certificates.snapshot import geometry_wkb, issuing_problems
 from stdm_plugin.core.certificates.certificates import (
     certificate_history,
     find_certificate,
@@ -42,19 +41,20 @@ from stdm_plugin.core.certificates.certificates import (
     revoke,
     supersede,
 )
-from stdm_plugin.core.store.errors import (
-    CertificateRefusedError,
-    CertificateStatusError,
-    PermissionDeniedError,
-    StdmError,
-)
 from stdm_plugin.core.certificates.signing import (
     OfficeKeyError,
     active_office_key,
     create_office_key,
     export_public_keys,
-    verify_payload,
     verify_signature,
+)
+from stdm_plugin.core.certificates.snapshot import geometry_wkb, issuing_problems
+from stdm_plugin.core.certificates.verification import verify_payload
+from stdm_plugin.core.store.errors import (
+    CertificateRefusedError,
+    CertificateStatusError,
+    PermissionDeniedError,
+    StdmError,
 )
 from stdm_plugin.core.store.users import sign_in, sign_out
 

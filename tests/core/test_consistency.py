@@ -14,6 +14,7 @@ import pytest
 from shapely.geometry import Polygon, box
 
 from stdm_plugin.core import Party, SettlementStore, SocialTenure, SpatialUnit
+from stdm_plugin.core.demo.settlement import load_demo_settlement
 from stdm_plugin.core.safety.consistency import (
     DOCUMENT_CHECKSUM,
     DOCUMENT_MISSING,
@@ -25,7 +26,6 @@ from stdm_plugin.core.safety.consistency import (
     SHARE_OVER_ONE,
     check_store,
 )
-from stdm_plugin.core.demo.settlement import load_demo_settlement
 from stdm_plugin.core.store.spatialite import load_spatialite
 from stdm_plugin.core.store.store import utc_now
 

@@ -27,10 +27,10 @@ from shapely.ops import transform
 
 from stdm_plugin.core import Party, Settlement, SocialTenure, SpatialUnit
 from stdm_plugin.core.certificates.certificates import issue_certificate
-from stdm_plugin.core.store.errors import ExportError, ExportTargetExistsError, UnknownCrsError
 from stdm_plugin.core.exchange.export import export_changes, export_store
 from stdm_plugin.core.exchange.formats import short_names
-from stdm_plugin.core.safety.personal_data import redact
+from stdm_plugin.core.store.errors import ExportError, ExportTargetExistsError, UnknownCrsError
+from stdm_plugin.core.store.redaction import redact
 from stdm_plugin.core.store.store import utc_now
 
 FORMATS = ("gpkg", "shp", "geojson", "csv")
@@ -506,7 +506,7 @@ def test_existing_files_are_not_replaced_unless_asked(filled, out):
 
 def failing_after(monkeypatch, count):
     """Every write through fiona fails once ``count`` features are written, one at a time."""
-    from stdm_plugin.core.exchange import exchange_formats
+    from stdm_plugin.core.exchange import formats as exchange_formats
 
     monkeypatch.setattr(exchange_formats, "WRITE_BATCH", 1)
     real = Collection.writerecords
@@ -547,7 +547,7 @@ def test_a_write_failing_half_way_leaves_nothing(filled, out, monkeypatch, fmt):
 
 
 def test_a_failure_after_the_data_leaves_nothing(filled, out, monkeypatch):
-    from stdm_plugin.core.exchange import exchange_export
+    from stdm_plugin.core.exchange import export as exchange_export
 
     def broken(*args, **kwargs):
         raise OSError("disk full while writing the dictionary")
@@ -559,7 +559,7 @@ def test_a_failure_after_the_data_leaves_nothing(filled, out, monkeypatch):
 
 
 def test_a_rename_failing_half_way_puts_the_old_files_back(filled, out, monkeypatch):
-    from stdm_plugin.core.exchange import exchange_files
+    from stdm_plugin.core.exchange import files as exchange_files
 
     target = out / "out"
     export_store(filled, target, format="csv", layers=["parcels"])

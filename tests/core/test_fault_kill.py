@@ -31,9 +31,9 @@ import pytest
 from fault_stores import FileStores, PostgisStores
 
 from stdm_plugin.core import Settlement, SettlementStore
-from stdm_plugin.core.safety.consistency import check_store
 from stdm_plugin.core.demo.adjudication import adjudicate_blocks
 from stdm_plugin.core.demo.settlement import load_demo_settlement
+from stdm_plugin.core.safety.consistency import check_store
 from stdm_plugin.core.store.errors import NotAStoreError
 from stdm_plugin.core.store.store import INFO_TABLE
 

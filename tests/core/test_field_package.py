@@ -21,7 +21,7 @@ from package_samples import (
 )
 
 from stdm_plugin.core import Party, SettlementStore, SocialTenure
-from stdm_plugin.core.store.errors import FieldPackageError, PackageCancelledError, PermissionDeniedError
+from stdm_plugin.core.packages.apply import apply_merge, merge_package
 from stdm_plugin.core.packages.field_package import (
     MANIFEST,
     PACKAGE_STORE,
@@ -29,8 +29,12 @@ from stdm_plugin.core.packages.field_package import (
     cut_package,
     read_manifest,
 )
-from stdm_plugin.core.packages.apply import apply_merge, merge_package
 from stdm_plugin.core.packages.merge import analyse_merge
+from stdm_plugin.core.store.errors import (
+    FieldPackageError,
+    PackageCancelledError,
+    PermissionDeniedError,
+)
 from stdm_plugin.core.store.users import sign_in
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stdm_plugin.core.forms import form_regex
+from stdm_plugin.core.forms import regex as form_regex
 from stdm_plugin.core.forms.expressions import (
     ExpressionError,
     RegexTextTooLongError,
@@ -23,8 +23,8 @@ from stdm_plugin.core.forms.expressions import (
     holds,
     parse,
 )
-from stdm_plugin.core.forms.regex import MAX_STATES, MAX_TEXT, PatternError, compile_pattern
 from stdm_plugin.core.forms.forms import FormDefinitionError, load_form
+from stdm_plugin.core.forms.regex import MAX_STATES, MAX_TEXT, PatternError, compile_pattern
 
 FORMS = Path(__file__).resolve().parents[2] / "forms"
 #: patterns of real XLSForms, with texts they accept and refuse

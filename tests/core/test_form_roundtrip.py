@@ -19,10 +19,10 @@ from pyproj import Transformer
 from shapely.geometry import Polygon
 
 from stdm_plugin.core import Settlement
-from stdm_plugin.core.submissions.form_mapping import mapping_from_form
 from stdm_plugin.core.forms.forms import load_form
-from stdm_plugin.core.submissions.submissions import import_submissions
 from stdm_plugin.core.forms.xlsform import export_xlsform
+from stdm_plugin.core.submissions.form_mapping import mapping_from_form
+from stdm_plugin.core.submissions.submissions import import_submissions
 
 FORM = load_form(pathlib.Path(__file__).resolve().parents[2] / "forms" / "enumeration.yaml")
 FIRST = ["Awa", "Issa", "Mariam", "Yao", "Fatou", "Seydou", "Adjoua", "Koffi"]

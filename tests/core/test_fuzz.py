@@ -46,18 +46,15 @@ from submission_samples import (
 )
 
 from stdm_plugin.core import Settlement, SettlementStore
-from stdm_plugin.core.forms import expressions, regex as form_regex
-from stdm_plugin.core.submissions import odk_values
 from stdm_plugin.core.cadastre.cadastre import import_structures
-from stdm_plugin.core.store.errors import MappingError, SpatialFileError, SubmissionValueError
-from stdm_plugin.core.forms.forms import EnumerationForm, FormDefinitionError, load_form
-from stdm_plugin.core.certificates.signing import (
-    VERIFICATION_STATUSES,
-    MalformedPayloadError,
-    parse_payload,
-    verify_payload,
-)
 from stdm_plugin.core.cadastre.spatial_files import PROBLEM_KINDS, list_layers, read_spatial_file
+from stdm_plugin.core.certificates.signing import MalformedPayloadError, parse_payload
+from stdm_plugin.core.certificates.verification import VERIFICATION_STATUSES, verify_payload
+from stdm_plugin.core.forms import expressions
+from stdm_plugin.core.forms import regex as form_regex
+from stdm_plugin.core.forms.forms import EnumerationForm, FormDefinitionError, load_form
+from stdm_plugin.core.store.errors import MappingError, SpatialFileError, SubmissionValueError
+from stdm_plugin.core.submissions import odk_values
 from stdm_plugin.core.submissions.mapping import FieldMapping
 from stdm_plugin.core.submissions.submissions import import_submissions
 

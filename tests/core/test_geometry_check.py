@@ -20,7 +20,6 @@ from stdm_plugin.core import (
     SpatialUnit,
     ValidationError,
 )
-from stdm_plugin.core.certificates.certificates import issue_certificate, revoke
 from stdm_plugin.core.cadastre.geometry_check import STAGES, check_geometry
 from stdm_plugin.core.cadastre.geometry_findings import (
     DUPLICATE,
@@ -36,6 +35,7 @@ from stdm_plugin.core.cadastre.geometry_fix import (
     fix_invalid,
     snap_to_neighbour,
 )
+from stdm_plugin.core.certificates.certificates import issue_certificate, revoke
 
 X0, Y0 = 400_000.0, 590_000.0
 BOW_TIE = Polygon([(X0 + 200, Y0), (X0 + 220, Y0 + 15), (X0 + 220, Y0), (X0 + 200, Y0 + 15)])

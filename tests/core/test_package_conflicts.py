@@ -20,16 +20,16 @@ from package_samples import (
 from shapely.geometry import box
 
 from stdm_plugin.core import Party, SocialTenure, SpatialUnit
-from stdm_plugin.core.store.errors import FieldPackageError
 from stdm_plugin.core.packages.apply import apply_merge, merge_package
-from stdm_plugin.core.packages.merge import (
+from stdm_plugin.core.packages.merge import analyse_merge
+from stdm_plugin.core.packages.merge_plan import (
     DELETED_IN_PACKAGE,
     DELETED_IN_STORE,
     DUPLICATE_PERSON,
     EDITED_BOTH,
     OVERLAPPING_PARCELS,
-    analyse_merge,
 )
+from stdm_plugin.core.store.errors import FieldPackageError
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from stdm_plugin.core import (
     SpatialUnit,
     ValidationError,
 )
-from stdm_plugin.core.cadastre import parcel_lineage as pl
 from stdm_plugin.core.adjudication.adjudication import return_to_enumeration, verify
+from stdm_plugin.core.cadastre import parcel_lineage as pl
 from stdm_plugin.core.certificates.certificates import issue_certificate, revoke
 from stdm_plugin.core.safety.consistency import check_store
 from stdm_plugin.core.store.errors import PermissionDeniedError

@@ -21,9 +21,9 @@ from stdm_plugin.core.certificates.signing import (
     office_keys,
     parse_payload,
     sign,
-    verify_payload,
     verify_signature,
 )
+from stdm_plugin.core.certificates.verification import verify_payload
 
 FUZZ = settings(max_examples=150, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,

@@ -36,10 +36,10 @@ from shapely.geometry import Polygon, box, mapping
 from stdm_plugin.core import Party, Settlement, SettlementStore, SocialTenure, SpatialUnit
 from stdm_plugin.core.cadastre.geometry_findings import GAP, INVALID, OVERLAP
 from stdm_plugin.core.cadastre.parcel_lineage import lineage_of
-from stdm_plugin.gui.cadastre.import_dialog import CadastreDialog
-from stdm_plugin.gui.exchange.export_dialog import ExportDialog, ExportRequest
 from stdm_plugin.gui.cadastre.geometry_check_dock import FixDialog
+from stdm_plugin.gui.cadastre.import_dialog import CadastreDialog
 from stdm_plugin.gui.cadastre.parcel_tools import PlanDialog, SplitParcelTool
+from stdm_plugin.gui.exchange.export_dialog import ExportDialog, ExportRequest
 from stdm_plugin.qgis.cadastre.geometry_task import AREAS_LAYER, PROBLEMS_LAYER, SNAP, RepairRequest
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -31,10 +31,11 @@ from stdm_plugin.core.adjudication.adjudication import (
     verify,
 )
 from stdm_plugin.core.certificates.batch import approved_parcels
-from stdm_plugin.core.certificates.sheet import CertificateSheet
 from stdm_plugin.core.certificates.certificates import revoke
+from stdm_plugin.core.certificates.sheet import CertificateSheet
+from stdm_plugin.core.certificates.signing import create_office_key
+from stdm_plugin.core.certificates.verification import verify_payload
 from stdm_plugin.core.demo.settlement import load_demo_settlement
-from stdm_plugin.core.certificates.signing import create_office_key, verify_payload
 from stdm_plugin.core.store.users import sign_in
 from stdm_plugin.gui.certificates.issue_dialog import ALL, BLOCK, MAP, IssueDialog
 from stdm_plugin.gui.certificates.issue_report_dialog import IssueReportDialog, summary_line

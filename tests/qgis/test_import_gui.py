@@ -14,8 +14,8 @@ import pytest
 from qgis.core import Qgis, QgsApplication, QgsProject
 
 from stdm_plugin.core import SettlementStore
-from stdm_plugin.core.submissions.submissions import ALL_OR_NOTHING, VALID_ROWS
 from stdm_plugin.core.forms.xlsform import export_xlsform
+from stdm_plugin.core.submissions.submissions import ALL_OR_NOTHING, VALID_ROWS
 from stdm_plugin.gui.submissions.import_dialog import ImportDialog
 from stdm_plugin.gui.submissions.import_report_dialog import ProblemTableModel
 from stdm_plugin.qgis.submissions.import_task import (

@@ -22,7 +22,7 @@ from qgis.PyQt.QtCore import QEvent, Qt
 from shapely.geometry import box
 
 from stdm_plugin.core import SpatialUnit
-from stdm_plugin.core.packages.merge import EDITED_BOTH
+from stdm_plugin.core.packages.merge_plan import EDITED_BOTH
 from stdm_plugin.core.store.users import sign_in, sign_out
 from stdm_plugin.gui.packages import merge_actions
 from stdm_plugin.gui.packages.package_pick_dialog import PackagePickDialog

@@ -27,12 +27,21 @@ from stdm_plugin.core.adjudication.adjudication import (
     return_to_enumeration,
     verify,
 )
-from stdm_plugin.core.certificates.snapshot import text_sha256
 from stdm_plugin.core.certificates.certificates import find_certificate, issue_certificate
-from stdm_plugin.core.certificates.signing import active_office_key, create_office_key, office_keys, sign
+from stdm_plugin.core.certificates.signing import (
+    active_office_key,
+    create_office_key,
+    office_keys,
+    sign,
+)
+from stdm_plugin.core.certificates.snapshot import text_sha256
 from stdm_plugin.core.store.users import sign_in
 from stdm_plugin.gui.adjudication.step_forms import FormDialog
-from stdm_plugin.gui.certificates.register_dialog import RegisterDialog, certificate_rows, template_for
+from stdm_plugin.gui.certificates.register_dialog import (
+    RegisterDialog,
+    certificate_rows,
+    template_for,
+)
 from stdm_plugin.gui.certificates.verify_dialog import VerifyDialog, read_key_file
 from stdm_plugin.qgis.certificates.layout import CertificateRenderer, shipped_template
 

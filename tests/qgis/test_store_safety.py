@@ -13,9 +13,10 @@ import time
 from qgis.core import Qgis, QgsApplication, QgsProject
 
 from stdm_plugin.core.safety.consistency import ORPHAN
-from stdm_plugin.core.store.store import SettlementStore, utc_now
-from stdm_plugin.gui.safety import store_safety
-from stdm_plugin.qgis.safety import safety_tasks
+from stdm_plugin.core.settlement_store import SettlementStore
+from stdm_plugin.core.store.store import utc_now
+from stdm_plugin.gui.safety import actions as store_safety
+from stdm_plugin.qgis.safety import tasks as safety_tasks
 from stdm_plugin.qgis.safety.tasks import BackupTask, ConsistencyCheckTask, RestoreTask
 from stdm_plugin.qgis.store.sources import source_of_layer
 

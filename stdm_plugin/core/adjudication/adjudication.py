@@ -21,7 +21,7 @@ from ..store.records import RecordRepository, json_list, require
 from ..store.users import require_permission
 
 if TYPE_CHECKING:
-    from ..store.store import SettlementStore
+    from ..store.store import Store
 
 #: the state a claim must be in for each move, and the state it moves to
 MOVES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -73,7 +73,7 @@ def _date(value: str, field: str, table: str) -> dt.date:
                               table=table, field=field, value=value) from None
 
 
-def _claims(store: "SettlementStore", claim_ids: Iterable[str]) -> list[SocialTenure]:
+def _claims(store: "Store", claim_ids: Iterable[str]) -> list[SocialTenure]:
     ids = list(dict.fromkeys(claim_ids))
     require(bool(ids), "No claims were chosen", table="social_tenure", field="id")
     store.db.lock_rows("social_tenure", ids)
@@ -86,7 +86,7 @@ def _claims(store: "SettlementStore", claim_ids: Iterable[str]) -> list[SocialTe
     return found  # type: ignore[return-value]
 
 
-def move_claims(store: "SettlementStore", claims: Sequence[SocialTenure], to_state: str, *,
+def move_claims(store: "Store", claims: Sequence[SocialTenure], to_state: str, *,
                 role: str, note: str | None = None, display_id: str | None = None) -> None:
     """Write a state change and its events; the caller checked the rules and holds the
     transaction (also used by certificate issuing for "issued")."""
@@ -106,12 +106,12 @@ def move_claims(store: "SettlementStore", claims: Sequence[SocialTenure], to_sta
         claim.adjudication_state = to_state
 
 
-def _role(store: "SettlementStore", action: str) -> str:
+def _role(store: "Store", action: str) -> str:
     user = require_permission(store, action)
     return user.role if user is not None else "unassigned"
 
 
-def _move(store: "SettlementStore", action: str, claim_ids: Iterable[str], *,
+def _move(store: "Store", action: str, claim_ids: Iterable[str], *,
           note: str | None = None, check=None, display_id: str | None = None) -> int:
     allowed_from, to_state = MOVES[action]
     with store.transaction():
@@ -131,12 +131,12 @@ def _move(store: "SettlementStore", action: str, claim_ids: Iterable[str], *,
     return len(claims)
 
 
-def verify(store: "SettlementStore", claim_ids: Iterable[str], note: str | None = None) -> int:
+def verify(store: "Store", claim_ids: Iterable[str], note: str | None = None) -> int:
     """A supervisor confirms the claims as enumerated."""
     return _move(store, "verify", claim_ids, note=note)
 
 
-def return_to_enumeration(store: "SettlementStore", claim_ids: Iterable[str],
+def return_to_enumeration(store: "Store", claim_ids: Iterable[str],
                           reason: str) -> int:
     """Send claims back to be corrected (the only way to edit a claim in adjudication)."""
     require(bool(reason and reason.strip()), "Say why the claim goes back",
@@ -144,7 +144,7 @@ def return_to_enumeration(store: "SettlementStore", claim_ids: Iterable[str],
     return _move(store, "return_claim", claim_ids, note=reason)
 
 
-def open_public_display(store: "SettlementStore", settlement_id: str, starts_on: str,
+def open_public_display(store: "Store", settlement_id: str, starts_on: str,
                         ends_on: str, *, block: str | None = None,
                         place: str | None = None) -> PublicDisplay:
     """List every verified claim of the settlement (or one block) for the objection period."""
@@ -176,7 +176,7 @@ def open_public_display(store: "SettlementStore", settlement_id: str, starts_on:
     return display  # type: ignore[return-value]
 
 
-def display_list(store: "SettlementStore", display_id: str) -> list[dict]:
+def display_list(store: "Store", display_id: str) -> list[dict]:
     """The claims of one public display, as printed: parcel, holder, tenure, share."""
     return store.db.query(
         "SELECT u.code AS parcel_code, u.block, u.area_m2, t.id AS claim_id, t.tenure_type, "
@@ -188,7 +188,7 @@ def display_list(store: "SettlementStore", display_id: str) -> list[dict]:
         "ORDER BY u.code, p.last_name, p.first_name", (display_id,))
 
 
-def approve(store: "SettlementStore", claim_ids: Iterable[str], *,
+def approve(store: "Store", claim_ids: Iterable[str], *,
             today: str | None = None, note: str | None = None) -> int:
     """A land officer approves claims whose display period is over, with no open objection."""
     day = _date(today, "today", "public_display") if today else dt.date.today()
@@ -205,7 +205,7 @@ def approve(store: "SettlementStore", claim_ids: Iterable[str], *,
     return _move(store, "approve", claim_ids, note=note, check=check)
 
 
-def open_objections(store: "SettlementStore", claim_ids: Sequence[str]) -> list[Objection]:
+def open_objections(store: "Store", claim_ids: Sequence[str]) -> list[Objection]:
     if not claim_ids:
         return []
     return store.objections.find(  # type: ignore[return-value]
@@ -213,7 +213,7 @@ def open_objections(store: "SettlementStore", claim_ids: Sequence[str]) -> list[
         (json_list(claim_ids),))
 
 
-def refuse_open_objections(store: "SettlementStore", claim_ids: Sequence[str]) -> None:
+def refuse_open_objections(store: "Store", claim_ids: Sequence[str]) -> None:
     found = open_objections(store, claim_ids)
     if found:
         first = found[0]
@@ -223,7 +223,7 @@ def refuse_open_objections(store: "SettlementStore", claim_ids: Sequence[str]) -
             field="status", value="open", record_id=first.id)
 
 
-def record_objection(store: "SettlementStore", claim_id: str, objector_name: str,
+def record_objection(store: "Store", claim_id: str, objector_name: str,
                      grounds: str, *, raised_on: str | None = None,
                      objector_contact: str | None = None) -> Objection:
     """Anyone working in the store writes down an objection brought against a claim."""
@@ -246,7 +246,7 @@ def record_objection(store: "SettlementStore", claim_id: str, objector_name: str
             raised_on=day.isoformat()))
 
 
-def resolve_objection(store: "SettlementStore", objection_id: str, outcome: str,
+def resolve_objection(store: "Store", objection_id: str, outcome: str,
                       resolution: str) -> Objection:
     """A land officer closes an objection. An upheld one sends its claim back."""
     from ..store.store import utc_now
@@ -274,7 +274,7 @@ def resolve_objection(store: "SettlementStore", objection_id: str, outcome: str,
     return updated  # type: ignore[return-value]
 
 
-def claim_events(store: "SettlementStore", claim_id: str) -> list[dict]:
+def claim_events(store: "Store", claim_id: str) -> list[dict]:
     """The adjudication history of one claim, oldest first."""
     return store.db.query(
         "SELECT from_state, to_state, changed_at, changed_by, role, note "

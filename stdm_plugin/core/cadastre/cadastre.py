@@ -28,7 +28,7 @@ from ..store.report_csv import write_report_csv
 from .spatial_files import ERROR, WARNING, FeatureProblem, SpatialFeature, read_spatial_file
 
 if TYPE_CHECKING:
-    from ..store.store import SettlementStore
+    from ..settlement_store import SettlementStore
 
 ALL_OR_NOTHING, VALID_ONLY = "all_or_nothing", "valid_only"
 MODES = (ALL_OR_NOTHING, VALID_ONLY)

@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Callable
 import numpy
 import shapely
 
-from . import geometry_tiles as tiles
 from ..store.errors import ValidationError
+from . import geometry_tiles as tiles
 from .geometry_findings import CheckCancelledError, GeometryFinding, GeometryReport
 from .geometry_scan import (
     PackedBuilder,
@@ -54,7 +54,7 @@ from .geometry_scan import (
 from .geometry_units import map_units_for_bounds
 
 if TYPE_CHECKING:
-    from ..store.store import SettlementStore
+    from ..settlement_store import SettlementStore
 
 Progress = Callable[[int, int, str], None]
 READING_PARCELS = "reading parcels"

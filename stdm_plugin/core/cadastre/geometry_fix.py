@@ -27,7 +27,7 @@ from .geometry_scan import readable_reason, repair_polygonal
 from .geometry_units import map_units
 
 if TYPE_CHECKING:
-    from ..store.store import SettlementStore
+    from ..settlement_store import SettlementStore
 
 #: snapping farther than this is redrawing, not repairing (metres)
 MAX_SNAP_TOLERANCE_M = 5.0

@@ -32,7 +32,7 @@ from ..store.records import json_list
 from ..store.users import require_permission
 
 if TYPE_CHECKING:
-    from ..store.store import SettlementStore
+    from ..settlement_store import SettlementStore
 
 #: pieces smaller than this (square metres, on the ellipsoid) are slivers, not parcels
 MIN_PIECE_AREA_M2 = 1.0

@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from .certificates import IssuedCertificate, Render, issue_certificate, signing_key
 from ..store.errors import CertificateRefusedError
 from ..store.records import json_list
 from ..store.report_csv import write_report_csv
 from ..store.users import require_permission
+from .certificates import IssuedCertificate, Render, issue_certificate, signing_key
 
 if TYPE_CHECKING:
-    from ..store.store import SettlementStore
+    from ..store.store import Store
 
 CSV_COLUMNS = ("parcel_code", "outcome", "number", "pdf_path", "pdf_sha256", "details")
 
@@ -55,7 +55,7 @@ class BatchReport:
         write_report_csv(path, CSV_COLUMNS, rows)
 
 
-def issue_batch(store: "SettlementStore", parcel_ids: list[str], render: Render, out_dir: str,
+def issue_batch(store: "Store", parcel_ids: list[str], render: Render, out_dir: str,
                 *, language: str = "en", template: str | None = None,
                 series: str | None = None, today: str | None = None,
                 progress: Callable[[int, int], object] | None = None,
@@ -87,7 +87,7 @@ def issue_batch(store: "SettlementStore", parcel_ids: list[str], render: Render,
     return report
 
 
-def _codes(store: "SettlementStore", ids: list[str]) -> dict[str, str]:
+def _codes(store: "Store", ids: list[str]) -> dict[str, str]:
     codes = {i: i for i in ids}
     if ids:
         codes.update({r["id"]: r["code"] for r in store.db.query(
@@ -96,7 +96,7 @@ def _codes(store: "SettlementStore", ids: list[str]) -> dict[str, str]:
     return codes
 
 
-def approved_parcels(store: "SettlementStore", settlement_id: str | None = None,
+def approved_parcels(store: "Store", settlement_id: str | None = None,
                      block: str | None = None) -> list[str]:
     """Ids of parcels whose current claims are all approved and that have no valid
     certificate, by code: the "all approved" batch of a settlement or a block."""

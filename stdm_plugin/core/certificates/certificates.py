@@ -26,15 +26,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ..adjudication.adjudication import move_claims
-from .sheet import CertificateSheet
-from .snapshot import (
-    build_snapshot,
-    canonical_json,
-    certificate_sheet,
-    problems_of,
-    read_parcel_claims,
-    text_sha256,
-)
 from ..store.errors import (
     CertificateRefusedError,
     CertificateStatusError,
@@ -44,6 +35,8 @@ from ..store.errors import (
 )
 from ..store.model import Record
 from ..store.records import RecordRepository, require
+from ..store.users import require_permission
+from .sheet import CertificateSheet
 from .signing import (
     SERIES_PATTERN,
     OfficeKey,
@@ -52,10 +45,17 @@ from .signing import (
     payload_of,
     sign,
 )
-from ..store.users import require_permission
+from .snapshot import (
+    build_snapshot,
+    canonical_json,
+    certificate_sheet,
+    problems_of,
+    read_parcel_claims,
+    text_sha256,
+)
 
 if TYPE_CHECKING:
-    from ..store.store import SettlementStore
+    from ..store.store import Store
     from ..store.users import User
 
 #: ``render(sheet, pdf_path)`` writes the certificate's PDF at ``pdf_path``
@@ -121,11 +121,11 @@ class IssuedCertificate:
     qr_payload: str = ""
 
 
-def find_certificate(store: "SettlementStore", number: str) -> Certificate | None:
+def find_certificate(store: "Store", number: str) -> Certificate | None:
     return store.certificates.by_number(number)
 
 
-def certificate_history(store: "SettlementStore", number: str) -> list[dict[str, Any]]:
+def certificate_history(store: "Store", number: str) -> list[dict[str, Any]]:
     """Every act on the certificate, oldest first (``other_number``: the one it relates to)."""
     return store.db.query(
         "SELECT e.event, e.happened_at, e.happened_by, e.reason, e.pdf_sha256, "
@@ -135,7 +135,7 @@ def certificate_history(store: "SettlementStore", number: str) -> list[dict[str,
         "WHERE c.number = ? ORDER BY e.id", (number,))
 
 
-def issue_certificate(store: "SettlementStore", parcel_id: str, render: Render, out_dir: str,
+def issue_certificate(store: "Store", parcel_id: str, render: Render, out_dir: str,
                       *, language: str = "en", template: str | None = None,
                       series: str | None = None, today: str | None = None) -> IssuedCertificate:
     """Number, sign, render and register the certificate of one approved parcel.
@@ -151,7 +151,7 @@ def issue_certificate(store: "SettlementStore", parcel_id: str, render: Render, 
                               template=template, series=series, today=today)
 
 
-def supersede(store: "SettlementStore", old_number: str, render: Render, out_dir: str,
+def supersede(store: "Store", old_number: str, render: Render, out_dir: str,
               reason: str, *, language: str | None = None, template: str | None = None,
               series: str | None = None, today: str | None = None) -> IssuedCertificate:
     """Replace a valid certificate whose parcel's claims changed and are approved again.
@@ -169,7 +169,7 @@ def supersede(store: "SettlementStore", old_number: str, render: Render, out_dir
         superseding=old.number, reason=reason)
 
 
-def reprint(store: "SettlementStore", number: str, render: Render,
+def reprint(store: "Store", number: str, render: Render,
             out_dir: str) -> IssuedCertificate:
     """Print a valid certificate again: same number, same content, same QR code.
 
@@ -201,7 +201,7 @@ def reprint(store: "SettlementStore", number: str, render: Render,
                              cert.id, cert.qr_payload)  # type: ignore[arg-type]
 
 
-def revoke(store: "SettlementStore", number: str, reason: str) -> Certificate:
+def revoke(store: "Store", number: str, reason: str) -> Certificate:
     """Withdraw a valid certificate; it stays in the register, marked revoked with why."""
     require_permission(store, "revoke")
     reason = _required_reason(reason)
@@ -215,7 +215,7 @@ def revoke(store: "SettlementStore", number: str, reason: str) -> Certificate:
     return revoked  # type: ignore[return-value]
 
 
-def default_series(store: "SettlementStore", settlement_id: str, today: str | None) -> str:
+def default_series(store: "Store", settlement_id: str, today: str | None) -> str:
     code = store.db.scalar("SELECT code FROM settlement WHERE id = ?", (settlement_id,))
     try:
         year = dt.date.fromisoformat(today).year if today else dt.date.today().year
@@ -225,7 +225,7 @@ def default_series(store: "SettlementStore", settlement_id: str, today: str | No
     return f"{code}-{year}"
 
 
-def signing_key(store: "SettlementStore") -> OfficeKey:
+def signing_key(store: "Store") -> OfficeKey:
     key = active_office_key(store)
     if key is None:
         raise OfficeKeyError("This office has no signing key yet: an administrator must "
@@ -234,7 +234,7 @@ def signing_key(store: "SettlementStore") -> OfficeKey:
 
 
 # --- issuing, in one transaction ------------------------------------------------------------
-def _issue_and_publish(store: "SettlementStore", user: "User", parcel_id: str, render: Render,
+def _issue_and_publish(store: "Store", user: "User", parcel_id: str, render: Render,
                        out_dir: str, *, language: str, template: str | None,
                        series: str | None, today: str | None, superseding: str | None = None,
                        reason: str | None = None) -> IssuedCertificate:
@@ -255,7 +255,7 @@ def _issue_and_publish(store: "SettlementStore", user: "User", parcel_id: str, r
     return dataclasses.replace(issued, pdf_path=path)
 
 
-def _issue(store: "SettlementStore", user: "User", key: OfficeKey, parcel_id: str,
+def _issue(store: "Store", user: "User", key: OfficeKey, parcel_id: str,
            render: Render, output: "_PendingPdf", work: str, *, language: str,
            template: str | None, series: str | None, today: str | None,
            superseding: str | None, reason: str | None) -> tuple[IssuedCertificate, str]:
@@ -305,7 +305,7 @@ def _issue(store: "SettlementStore", user: "User", key: OfficeKey, parcel_id: st
                              payload), sheet.file_stem
 
 
-def _mark_superseded(store: "SettlementStore", old: Certificate, new_id: str,
+def _mark_superseded(store: "Store", old: Certificate, new_id: str,
                      reason: str) -> None:
     store.certificates.update(old.id, expected_version=old.row_version,  # type: ignore[arg-type]
                               status="superseded", superseded_by=new_id)
@@ -313,7 +313,7 @@ def _mark_superseded(store: "SettlementStore", old: Certificate, new_id: str,
 
 
 # --- small pieces ----------------------------------------------------------------------------
-def _event(store: "SettlementStore", certificate_id: str, event: str, *,
+def _event(store: "Store", certificate_id: str, event: str, *,
            reason: str | None = None, pdf_sha256: str | None = None,
            other: str | None = None) -> None:
     from ..store.store import utc_now
@@ -324,14 +324,14 @@ def _event(store: "SettlementStore", certificate_id: str, event: str, *,
         (certificate_id, event, utc_now(), store.actor, reason, pdf_sha256, other))
 
 
-def _existing(store: "SettlementStore", number: str) -> Certificate:
+def _existing(store: "Store", number: str) -> Certificate:
     cert = store.certificates.by_number(number)
     if cert is None:
         raise RecordNotFoundError("certificate", number)
     return cert
 
 
-def _locked(store: "SettlementStore", number: str) -> Certificate:
+def _locked(store: "Store", number: str) -> Certificate:
     """The certificate, held until the transaction ends, as it is now."""
     store.db.lock_rows("certificate", [_existing(store, number).id])  # type: ignore[list-item]
     return _existing(store, number)

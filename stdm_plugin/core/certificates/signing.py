@@ -28,8 +28,7 @@ from ..store.errors import StdmError, ValidationError
 from ..store.users import require_permission
 
 if TYPE_CHECKING:
-    from .certificates import Certificate
-    from ..store.store import SettlementStore
+    from ..store.store import Store
 
 PAYLOAD_PREFIX = "STDM1"
 #: a QR code at error correction M stays near version 10 below this
@@ -40,7 +39,6 @@ SERIES_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}", re.ASCII)
 NUMBER_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}-[0-9]{6,9}", re.ASCII)
 _B64URL = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 _KEY_ID = re.compile(r"[0-9a-f]{16}", re.ASCII)
-VERIFICATION_STATUSES = ("valid", "revoked", "superseded", "forged", "unknown", "malformed")
 
 
 class SigningUnavailableError(StdmError):
@@ -105,7 +103,7 @@ def _key(row: dict[str, Any] | None) -> OfficeKey | None:
     return None if row is None else OfficeKey(**row)
 
 
-def create_office_key(store: "SettlementStore", office_name: str) -> OfficeKey:
+def create_office_key(store: "Store", office_name: str) -> OfficeKey:
     """Make the office's new signing key; the key in use until now is retired."""
     from ..store.store import utc_now
 
@@ -136,24 +134,24 @@ def create_office_key(store: "SettlementStore", office_name: str) -> OfficeKey:
     return office_key(store, key_id)  # type: ignore[return-value]
 
 
-def active_office_key(store: "SettlementStore") -> OfficeKey | None:
+def active_office_key(store: "Store") -> OfficeKey | None:
     return _key(store.db.query_one(
         f"SELECT {_KEY_COLUMNS} FROM office_key WHERE retired_at IS NULL "
         "ORDER BY created_at DESC, id LIMIT 1"))
 
 
-def office_key(store: "SettlementStore", key_id: str) -> OfficeKey | None:
+def office_key(store: "Store", key_id: str) -> OfficeKey | None:
     return _key(store.db.query_one(f"SELECT {_KEY_COLUMNS} FROM office_key WHERE id = ?",
                                    (key_id,)))
 
 
-def office_keys(store: "SettlementStore") -> list[OfficeKey]:
+def office_keys(store: "Store") -> list[OfficeKey]:
     """Every key the office ever signed with, oldest first."""
     return [OfficeKey(**r) for r in store.db.query(
         f"SELECT {_KEY_COLUMNS} FROM office_key ORDER BY created_at, id")]
 
 
-def export_public_keys(store: "SettlementStore", path: str | None = None) -> str:
+def export_public_keys(store: "Store", path: str | None = None) -> str:
     """The public keys as JSON (for checking certificates offline); written to ``path``."""
     text = json.dumps({"store_id": store.store_id,
                        "keys": [asdict(k) for k in office_keys(store)]},
@@ -170,7 +168,7 @@ def signed_message(number: str, snapshot_sha256: str, key_id: str) -> str:
     return f"{PAYLOAD_PREFIX}|{number}|{digest}|{key_id}"
 
 
-def sign(store: "SettlementStore", key: OfficeKey, number: str,
+def sign(store: "Store", key: OfficeKey, number: str,
          snapshot_sha256: str) -> tuple[str, str]:
     """(signature in base64url, the whole QR payload) for one certificate."""
     row = store.db.query_one("SELECT private_key FROM office_key WHERE id = ?", (key.id,))
@@ -238,7 +236,7 @@ def _public_key(public_key_b64: str):
     raise OfficeKeyError("That is not an Ed25519 public key (32 bytes in base64).")
 
 
-def _signature_ok(public_key_b64: str, parsed: ParsedPayload) -> bool:
+def signature_ok(public_key_b64: str, parsed: ParsedPayload) -> bool:
     raw, public = _public_key(public_key_b64)
     from cryptography.exceptions import InvalidSignature
 
@@ -262,79 +260,4 @@ def verify_signature(public_key_b64: str, payload_text: object) -> bool:
         parsed = parse_payload(payload_text)
     except MalformedPayloadError:
         return False
-    return _signature_ok(public_key_b64, parsed)
-
-
-@dataclass(frozen=True)
-class Verification:
-    """What a scanned certificate code is worth, in one word and one sentence."""
-
-    status: str  #: one of VERIFICATION_STATUSES
-    details: str
-    number: str | None = None
-    superseded_by: str | None = None
-    certificate: "Certificate | None" = None
-    #: for "forged": which check failed, one of FORGED_REASONS
-    reason: str | None = None
-
-    @property
-    def is_valid(self) -> bool:
-        return self.status == "valid"
-
-
-#: why a code is forged: a key the office never had, a signature that does not match,
-#: a number the register lacks, content other than the register's, a register edited
-FORGED_REASONS = ("unknown_key", "bad_signature", "not_in_register", "hash_mismatch",
-                  "register_tampered")
-
-
-def verify_payload(store: "SettlementStore", payload_text: object) -> Verification:
-    """Check a scanned code against this store's keys and certificate register."""
-    try:
-        parsed = parse_payload(payload_text)
-    except MalformedPayloadError as exc:
-        return Verification("malformed", str(exc))
-    number = parsed.number
-    key = office_key(store, parsed.key_id)
-    if key is None:
-        return Verification("forged", f"Certificate {number} was signed with a key this "
-                            "office never had: it was not issued here.", number,
-                            reason="unknown_key")
-    if not _signature_ok(key.public_key, parsed):
-        return Verification("forged", f"The signature of certificate {number} does not "
-                            "match its content: the code was altered or made up.", number,
-                            reason="bad_signature")
-    cert = store.certificates.by_number(number)
-    if cert is None:
-        return Verification("forged", f"The signature is the office's, but the register has "
-                            f"no certificate {number}: report it, the office key may have "
-                            "been misused.", number, reason="not_in_register")
-    if cert.snapshot_sha256 != parsed.snapshot_sha256 or cert.key_id != parsed.key_id:
-        return Verification("forged", f"The signature is the office's, but what it certifies "
-                            f"differs from certificate {number} in the register.", number,
-                            certificate=cert, reason="hash_mismatch")
-    if hashlib.sha256(cert.snapshot.encode("utf-8")).hexdigest() != cert.snapshot_sha256:
-        return Verification("forged", f"Register tampered: the recorded content of "
-                            f"certificate {number} no longer matches its digest.", number,
-                            certificate=cert, reason="register_tampered")
-    return _status(store, cert)
-
-
-def _status(store: "SettlementStore", cert: "Certificate") -> Verification:
-    number = cert.number
-    if cert.status == "valid":
-        return Verification("valid", f"Certificate {number} is valid: issued "
-                            f"{cert.issued_at[:10]} by {cert.issued_by}.", number,
-                            certificate=cert)
-    if cert.status == "revoked":
-        return Verification("revoked", f"Certificate {number} was revoked: "
-                            f"{cert.revoked_reason or 'no reason recorded'}.", number,
-                            certificate=cert)
-    if cert.status == "superseded":
-        newer = store.certificates.get(cert.superseded_by) if cert.superseded_by else None
-        newer_number = newer.number if newer else None
-        return Verification("superseded", f"Certificate {number} was replaced by "
-                            f"{newer_number or 'a newer certificate'}.", number,
-                            superseded_by=newer_number, certificate=cert)
-    return Verification("unknown", f"Certificate {number} has a status this plugin does not "
-                        f"know ({cert.status}).", number, certificate=cert)
+    return signature_ok(public_key_b64, parsed)

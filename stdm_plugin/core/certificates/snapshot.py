@@ -18,12 +18,12 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from ..adjudication.adjudication import open_objections
-from .sheet import CertificateSheet, SheetHolder
 from ..store.model import Party, SocialTenure, SpatialUnit
 from ..store.records import json_list
+from .sheet import CertificateSheet, SheetHolder
 
 if TYPE_CHECKING:
-    from ..store.store import SettlementStore
+    from ..store.store import Store
     from ..store.users import User
 
 FORMAT_VERSION = 1
@@ -52,7 +52,7 @@ class ParcelClaims:
         return f"the claim of {name} (claim {(claim.id or '')[:8]})"
 
 
-def read_parcel_claims(store: "SettlementStore", parcel_id: str, *,
+def read_parcel_claims(store: "Store", parcel_id: str, *,
                        lock: bool = False) -> ParcelClaims:
     """The parcel and its claims; ``lock`` holds them until the transaction ends."""
     found = store.spatial_units.find("id = ? AND kind = 'parcel'", (parcel_id,))
@@ -74,7 +74,7 @@ def read_parcel_claims(store: "SettlementStore", parcel_id: str, *,
     return state
 
 
-def problems_of(store: "SettlementStore", state: ParcelClaims, *,
+def problems_of(store: "Store", state: ParcelClaims, *,
                 superseding: str | None = None) -> list[str]:
     """Why the parcel cannot have a certificate now; empty when it can.
 
@@ -124,7 +124,7 @@ def _geometry_problems(parcel: SpatialUnit) -> list[str]:
     return []
 
 
-def issuing_problems(store: "SettlementStore", parcel_id: str) -> list[str]:
+def issuing_problems(store: "Store", parcel_id: str) -> list[str]:
     """Reasons a land officer can read why ``parcel_id`` cannot be certified now."""
     return problems_of(store, read_parcel_claims(store, parcel_id))
 
@@ -141,7 +141,7 @@ def share_text(share: Fraction) -> str:
     return str(share)
 
 
-def build_snapshot(store: "SettlementStore", state: ParcelClaims, *, number: str, series: str,
+def build_snapshot(store: "Store", state: ParcelClaims, *, number: str, series: str,
                    issued_at: str, issuer: "User", language: str) -> dict[str, Any]:
     """The content certified; every value a plain JSON value."""
     parcel = state.parcel
@@ -186,7 +186,7 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def certificate_sheet(store: "SettlementStore", snapshot: dict[str, Any], qr_payload: str,
+def certificate_sheet(store: "Store", snapshot: dict[str, Any], qr_payload: str,
                       photo_dir: str, extra: dict | None = None) -> CertificateSheet:
     """What the renderer draws, from the snapshot alone (plus labels and photos)."""
     language = snapshot["language"]
@@ -220,7 +220,7 @@ def certificate_sheet(store: "SettlementStore", snapshot: dict[str, Any], qr_pay
         extra=dict(extra or {}))
 
 
-def holder_photo(store: "SettlementStore", party_id: str, photo_dir: str,
+def holder_photo(store: "Store", party_id: str, photo_dir: str,
                  index: int) -> str | None:
     """The holder's latest photo written into ``photo_dir``, or None if there is none."""
     placeholders = ", ".join("?" for _ in PHOTO_DOCUMENT_TYPES)

@@ -19,7 +19,7 @@ from ..certificates.signing import active_office_key, create_office_key
 from ..store.users import sign_in
 
 if TYPE_CHECKING:
-    from ..store.store import SettlementStore
+    from ..settlement_store import SettlementStore
 
 #: login, full name, role, password (demo only: printed in the README)
 DEMO_TEAM = (

@@ -13,8 +13,8 @@ from typing import Any
 
 from shapely.geometry import shape
 
+from ..settlement_store import SettlementStore
 from ..store.model import Party, Settlement, SocialTenure, SpatialUnit
-from ..store.store import SettlementStore
 
 
 def _rows(path: pathlib.Path) -> list[dict[str, str]]:

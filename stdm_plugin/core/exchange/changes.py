@@ -16,12 +16,12 @@ from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..store.errors import ExportError
-from .layers import PARCELS, Column, LayerSpec, read_layer
 from ..store.model import RECORD_FIELDS
 from ..store.records import json_list
+from .layers import PARCELS, Column, LayerSpec, read_layer
 
 if TYPE_CHECKING:
-    from ..store.store import SettlementStore
+    from ..settlement_store import SettlementStore
 
 CHANGE_KINDS = ("new", "modified", "retired")
 CHANGE_COLUMNS = (

@@ -13,12 +13,12 @@ import csv
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..safety.personal_data import TREATMENT_NOTES, is_personal, treatment
 from .formats import WKT_FIELD, PreparedLayer
 from .layers import code_labels
-from ..safety.personal_data import TREATMENT_NOTES, is_personal, treatment
 
 if TYPE_CHECKING:
-    from ..store.store import SettlementStore
+    from ..settlement_store import SettlementStore
 
 HEADER = ("layer", "file", "field", "source", "type", "meaning", "codes", "personal_data")
 TYPE_NAMES = {"text": "text", "date": "text (ISO 8601 date)",

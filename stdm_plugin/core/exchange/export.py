@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Iterable
 
+from ..safety.personal_data import PersonalDataFilter
 from ..store.crs import resolve_srid
 from ..store.errors import ExportError, StdmError
+from ..store.redaction import redact
 from .changes import PARCEL_CHANGES, count_changes, normalise_since, parcel_changes
 from .dictionary import DictionaryLayer, dictionary_rows, write_dictionary
 from .files import PendingExport
@@ -36,10 +38,9 @@ from .formats import (
     write_layer,
 )
 from .layers import LAYER_CHOICES, LAYERS, LayerSpec, consistent_reads, read_layer
-from ..safety.personal_data import PersonalDataFilter, redact
 
 if TYPE_CHECKING:
-    from ..store.store import SettlementStore
+    from ..settlement_store import SettlementStore
 
 logger = logging.getLogger(__name__)
 

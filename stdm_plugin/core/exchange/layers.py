@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from ..store.migrations import CLAIM_STATES
 
 if TYPE_CHECKING:
-    from ..store.store import SettlementStore
+    from ..settlement_store import SettlementStore
 
 #: layer names a caller may ask for, in the order they are written
 LAYER_CHOICES = ("parcels", "structures", "parties", "tenure", "certificates")

@@ -19,10 +19,10 @@ from datetime import date
 from fractions import Fraction
 from typing import Any, Callable, Iterable
 
-from . import expressions
 from ..store.errors import ValidationError
-from .forms import CONTAINERS, EnumerationForm, Question, Section
 from ..store.model import Party, SocialTenure, SpatialUnit
+from . import expressions
+from .forms import CONTAINERS, EnumerationForm, Question, Section
 
 GEOMETRY_TYPES = {"geopoint": ("Point",), "geotrace": ("LineString",),
                   "geoshape": ("Polygon", "MultiPolygon")}

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any, Callable, Mapping
 
-from . import form_regex
 from ..store.errors import StdmError
+from . import regex as form_regex
 
 
 class ExpressionError(StdmError):

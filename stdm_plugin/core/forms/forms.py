@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import expressions
 from ..store.errors import StdmError
 from ..store.lookups import DEFAULT_LOOKUPS
 from ..store.model import Party, SocialTenure, SpatialUnit
+from . import expressions
 
 QUESTION_TYPES = ("text", "integer", "decimal", "date", "select_one", "select_multiple",
                   "geopoint", "geotrace", "geoshape", "photo", "note", "calculate",

@@ -14,10 +14,10 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
-from . import expressions
 from ..store.errors import StdmError
-from .forms import CONTAINERS, EnumerationForm, Question, Section
 from ..store.lookups import DEFAULT_LOOKUPS, LANGUAGES
+from . import expressions
+from .forms import CONTAINERS, EnumerationForm, Question, Section
 
 #: category -> [(code, {language code: label})], in display order
 CodeLists = dict[str, list[tuple[str, dict[str, str]]]]

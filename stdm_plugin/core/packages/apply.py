@@ -26,10 +26,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..settlement_store import SettlementStore
 from ..store.errors import FieldPackageError, PackageCancelledError, StdmError
-from .field_package import insert_rows
 from ..store.migrations import PROVENANCE_COLUMNS
-from .merge import (
+from ..store.store import utc_now
+from ..store.users import require_permission
+from .field_package import insert_rows
+from .merge_plan import (
     ADDED,
     CHANGED,
     CHOICES,
@@ -50,8 +53,6 @@ from .rows import (
     read_rows,
     to_json,
 )
-from ..store.store import SettlementStore, utc_now
-from ..store.users import require_permission
 
 #: the columns that point at another record, and the table they point into
 REFERENCES = {"party_id": "party", "group_party_id": "party", "spatial_unit_id": "spatial_unit",

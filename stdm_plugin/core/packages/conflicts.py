@@ -17,17 +17,11 @@ from typing import TYPE_CHECKING
 import shapely
 from shapely import wkb as shapely_wkb
 
-from .merge import (
-    ADDED,
-    DUPLICATE_PERSON,
-    OVERLAPPING_PARCELS,
-    Conflict,
-    MergePlan,
-)
+from .merge_plan import ADDED, DUPLICATE_PERSON, OVERLAPPING_PARCELS, Conflict, MergePlan
 from .rows import is_live, read_rows
 
 if TYPE_CHECKING:
-    from ..store.store import SettlementStore
+    from ..settlement_store import SettlementStore
 
 
 def find_overlaps(store: "SettlementStore", plan: MergePlan, tolerance_m2: float) -> list[Conflict]:

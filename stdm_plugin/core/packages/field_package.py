@@ -31,8 +31,12 @@ import shapely
 from shapely import wkb as shapely_wkb
 from shapely import wkt as shapely_wkt
 
+from ..safety.personal_data import PersonalDataFilter
+from ..settlement_store import SettlementStore
 from ..store.errors import FieldPackageError, PackageCancelledError
 from ..store.migrations import refresh_audit_triggers
+from ..store.store import INFO_TABLE, utc_now
+from ..store.users import require_permission
 from .rows import (
     FIELD_TABLES,
     compared_columns,
@@ -41,9 +45,6 @@ from .rows import (
     read_rows,
     to_json,
 )
-from ..safety.personal_data import PersonalDataFilter
-from ..store.store import INFO_TABLE, SettlementStore, utc_now
-from ..store.users import require_permission
 
 MANIFEST = "package.json"
 PACKAGE_STORE = "field_store.sqlite"

@@ -6,8 +6,8 @@ from fractions import Fraction
 
 from ..store.errors import MissingReferenceError, ShareExceededError
 from ..store.model import SocialTenure
-from .parties import parse_iso_date
 from ..store.records import RecordRepository, json_list, require
+from .parties import parse_iso_date
 
 #: the largest share denominator: a billionth is finer than any real share, and the
 #: terms must fit the databases' 64-bit integers

@@ -27,11 +27,11 @@ import zlib
 from pathlib import Path
 from typing import IO, Any
 
-from .. import __version__
+from ..settlement_store import SettlementStore
 from ..store.backend import Backend
 from ..store.errors import StdmError, StoreError, StoreExistsError
 from ..store.migrations import VERSIONED_TABLES
-from ..store.store import INFO_TABLE, SettlementStore, utc_now
+from ..store.store import INFO_TABLE, PLUGIN_VERSION, utc_now
 
 FORMAT = "stdm-store-backup"
 FORMAT_VERSION = 1
@@ -168,7 +168,7 @@ def _manifest(store: SettlementStore, database: str,
     finally:
         copy.close()
     return {"format": FORMAT, "format_version": FORMAT_VERSION, **info,
-            "created_at": utc_now(), "plugin_version": __version__,
+            "created_at": utc_now(), "plugin_version": PLUGIN_VERSION,
             "database": {"name": DATABASE, "sha256": _sha256_of(database),
                          "size_bytes": os.path.getsize(database)},
             "counts": counts,

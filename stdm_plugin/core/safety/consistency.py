@@ -27,7 +27,7 @@ from ..store.errors import StdmError
 from ..store.report_csv import write_report_csv
 
 if TYPE_CHECKING:
-    from ..store.store import SettlementStore
+    from ..settlement_store import SettlementStore
 
 ORPHAN = "orphan_reference"
 SHARE_OVER_ONE = "share_over_one"

@@ -16,8 +16,8 @@ pseudonymised export gives the age in years instead.
 Free text (remarks, addresses, evidence) cannot be pseudonymised field by
 field: about a person it is left out; about a parcel or a claim it is
 kept with anything that looks like an ID or phone number masked
-(``redact``). The same ``redact`` cleans every message the exchange code
-logs or raises, whatever the mode. Photos and scanned documents are never
+(``redact``, in core/store/redaction.py). The same ``redact`` cleans every
+message the exchange code logs or raises, whatever the mode. Photos and scanned documents are never
 exported. Party ids (random UUIDs) are kept: they identify a record, not
 a person, and tables join on them.
 """
@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from datetime import date, datetime, timezone
 from typing import Any
 
+from ..store.errors import ExportError
+from ..store.redaction import MASK, redact
+
 MODES = ("include", "omit", "pseudonymise")
-MASK = "[redacted]"
 
 #: personal columns by table, with the kind of data each holds
 PERSONAL_COLUMNS: dict[str, dict[str, str]] = {
@@ -74,41 +75,9 @@ TREATMENT_NOTES = {
 PSEUDONYM_TAGS = {"first_name": "FN", "last_name": "LN", "group_name": "GN",
                   "id_document_number": "ID", "phone": "PH"}
 
-# Text that looks like a number but is safe to show: record ids and ISO dates/times.
-_SAFE = (r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
-         r"|\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
-# A run of digits with the separators phone and ID numbers are written with.
-_NUMBER = r"\+?\(?\d(?:[ .\-/()]{0,2}\d)*"
-_PATTERN = re.compile(f"(?P<safe>{_SAFE})|(?P<number>{_NUMBER})")
-#: a run with this many digits or more is masked
-MIN_MASKED_DIGITS = 6
-
-
-def redact(text: object) -> str:
-    """``text`` with every ID-number-like or phone-number-like run of digits masked.
-
-    A run of six digits or more (spaces, dots, dashes, slashes and
-    brackets between them allowed, a leading ``+`` too) is replaced by
-    ``[redacted]``; letters before it (``CI`` in ``CI0012345``) are left,
-    since alone they say nothing. UUIDs and ISO dates are kept, so that a
-    message still says which record and when. Long numbers that are not
-    personal (coordinates, hashes) are masked as well: a message loses a
-    little, a person's number never leaks.
-    """
-    def mask(match: re.Match) -> str:
-        if match.group("safe"):
-            return match.group(0)
-        run = match.group(0)
-        return MASK if sum(c.isdigit() for c in run) >= MIN_MASKED_DIGITS else run
-
-    return _PATTERN.sub(mask, str(text))
-
-
 def check_mode(mode: str) -> str:
     if mode not in MODES:
-        from ..store.errors import ExportError
-
-        raise ExportError(f"personal_data must be one of {', '.join(MODES)}, not {mode!r}")
+            raise ExportError(f"personal_data must be one of {', '.join(MODES)}, not {mode!r}")
     return mode
 
 
@@ -134,8 +103,6 @@ def new_key() -> bytes:
 
 def key_bytes(key: bytes | str | None) -> bytes:
     """The key as bytes: bytes as given, text as hex (what ExportResult hands back)."""
-    from ..store.errors import ExportError
-
     if key is None:
         return new_key()
     if isinstance(key, bytes):

@@ -6,6 +6,8 @@ message names the file, record and field involved when there is one.
 """
 from __future__ import annotations
 
+from .redaction import redact
+
 
 class StdmError(Exception):
     """Base of every error the core raises on purpose."""
@@ -211,8 +213,6 @@ class ExportError(StdmError):
     """
 
     def __init__(self, message: str, path: str | None = None) -> None:
-        from ..safety.personal_data import redact
-
         super().__init__(redact(message))
         self.path = path
 

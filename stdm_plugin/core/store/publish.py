@@ -8,7 +8,7 @@ from typing import Callable, Iterator
 
 from .errors import StoreError
 from .migrations import VERSIONED_TABLES
-from .store import INFO_TABLE, SettlementStore
+from .store import INFO_TABLE, Store
 
 # parents before children, so references resolve as rows arrive
 RECORD_TABLES = ("settlement", "party", "spatial_unit", "public_display", "social_tenure",
@@ -27,7 +27,7 @@ BATCH = 1000
 Progress = Callable[[str, int], None]
 
 
-def copy_store(source: SettlementStore, target: SettlementStore,
+def copy_store(source: Store, target: Store,
                progress: Progress | None = None) -> dict[str, int]:
     """Copy every record of ``source`` into the new, empty ``target``; all or nothing.
 
@@ -54,7 +54,7 @@ def copy_store(source: SettlementStore, target: SettlementStore,
     return copied
 
 
-def _check_target(source: SettlementStore, target: SettlementStore) -> None:
+def _check_target(source: Store, target: Store) -> None:
     if source.srid != target.srid:
         raise StoreError(f"The target store is in EPSG:{target.srid}, the source in "
                          f"EPSG:{source.srid}; create the target in the same CRS.")
@@ -67,13 +67,13 @@ def _check_target(source: SettlementStore, target: SettlementStore) -> None:
                              "a new, empty store.")
 
 
-def _columns(source: SettlementStore, target: SettlementStore, table: str,
+def _columns(source: Store, target: Store, table: str,
              skip: tuple[str, ...] = ()) -> list[str]:
     wanted = set(target.db.columns(table)) - set(skip)
     return [c for c in source.db.columns(table) if c in wanted]
 
 
-def _rows(store: SettlementStore, table: str, columns: list[str],
+def _rows(store: Store, table: str, columns: list[str],
           geometry: tuple[str, ...], order: str) -> Iterator[list]:
     select = ", ".join(f"{store.db.geometry_as_wkb(c)} AS {c}" if c in geometry else c
                        for c in columns)
@@ -88,7 +88,7 @@ def _rows(store: SettlementStore, table: str, columns: list[str],
         offset += BATCH
 
 
-def _copy_table(source: SettlementStore, target: SettlementStore, table: str,
+def _copy_table(source: Store, target: Store, table: str,
                 progress: Progress | None, order: str = "created_at, id",
                 skip: tuple[str, ...] = ()) -> int:
     geometry = VERSIONED_TABLES.get(table, ())
@@ -114,7 +114,7 @@ def _copy_table(source: SettlementStore, target: SettlementStore, table: str,
     return count
 
 
-def copy_missing_codes(source: SettlementStore, target: SettlementStore, table: str,
+def copy_missing_codes(source: Store, target: Store, table: str,
                   key: tuple[str, ...]) -> int:
     """Code lists: the target was seeded at creation; add what the source added."""
     columns = [c for c in _columns(source, target, table) if c != "id"]
@@ -129,7 +129,7 @@ def copy_missing_codes(source: SettlementStore, target: SettlementStore, table: 
     return len(missing)
 
 
-def _copy_audit(source: SettlementStore, target: SettlementStore) -> int:
+def _copy_audit(source: Store, target: Store) -> int:
     columns = ["table_name", "record_id", "action", "changed_at", "changed_by", "old_values",
                "new_values"]
     rows = [[r[c] for c in columns] for r in source.db.query(
@@ -139,7 +139,7 @@ def _copy_audit(source: SettlementStore, target: SettlementStore) -> int:
     return len(rows)
 
 
-def _check_counts(source: SettlementStore, target: SettlementStore) -> None:
+def _check_counts(source: Store, target: Store) -> None:
     for table in (*REGISTER_TABLES, *RECORD_TABLES, *PACKAGE_TABLES, *LOG_TABLES,
                   *CODE_LIST_KEYS):
         mine = source.db.scalar(f"SELECT count(*) FROM {table}")

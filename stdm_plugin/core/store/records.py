@@ -19,7 +19,7 @@ from .errors import (
 from .model import RECORD_FIELDS, Record
 
 if TYPE_CHECKING:
-    from .store import SettlementStore
+    from .store import Store
 
 
 class RecordRepository:
@@ -32,7 +32,7 @@ class RecordRepository:
     #: columns too big to read with every record
     unselected_columns: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, store: "SettlementStore") -> None:
+    def __init__(self, store: "Store") -> None:
         self.store = store
         self.db = store.db
 

@@ -1,8 +1,11 @@
-"""The settlement store: create, open, upgrade, and write atomically.
+"""An open store: create, open, upgrade, and write atomically.
 
-A store is one SpatiaLite file (plus, optionally, a documents folder
-beside it named ``<file>.documents``), or one schema of a PostGIS database
-for shared deployments; the repositories are the same on both. Opening
+``Store`` is the store as the lower capabilities see it: its database, who
+works in it, its transactions. ``core.settlement_store.SettlementStore``
+adds the repositories of every capability on top. A store is one
+SpatiaLite file (plus, optionally, a documents folder beside it named
+``<file>.documents``), or one schema of a PostGIS database for shared
+deployments; the repositories are the same on both. Opening
 checks everything that can be wrong with the store before anything is
 written to it.
 """
@@ -17,7 +20,6 @@ import uuid
 from datetime import datetime, timezone
 from typing import Iterator
 
-from .. import __version__
 from .backend import Backend, transaction
 from .crs import resolve_srid
 from .errors import (
@@ -32,6 +34,8 @@ from .errors import (
 from .migrations import SCHEMA_VERSION, migrate
 from .spatialite import SpatiaLiteBackend
 
+#: the plugin's version, written into every new store and backup (metadata.txt has it too)
+PLUGIN_VERSION = "0.1.0"
 SQLITE_HEADER = b"SQLite format 3\x00"
 INFO_TABLE = "stdm_store_info"
 
@@ -48,8 +52,12 @@ def default_actor() -> str:
         return "unknown"
 
 
-class SettlementStore:
-    """An open settlement store; use ``create`` or ``open``, then ``close`` (or ``with``)."""
+class Store:
+    """An open store; use ``create`` or ``open``, then ``close`` (or ``with``).
+
+    The class methods make an instance of the class they are called on, so
+    ``SettlementStore.open`` gives a store with every capability's repositories.
+    """
 
     def __init__(self, backend: Backend, *, actor: str, path: str | None) -> None:
         self.db = backend
@@ -61,14 +69,11 @@ class SettlementStore:
         self.store_id: str = info["store_id"]
         self.srid: int = int(info["srid"])
         self.schema_version: int = int(info["schema_version"])
-        from ..settlement_store import Repositories
-
-        self._repos = Repositories(self)
 
     # --- life cycle --------------------------------------------------------
     @classmethod
     def create(cls, path: str | os.PathLike, crs: str | int, *, actor: str | None = None,
-               target_version: int = SCHEMA_VERSION) -> "SettlementStore":
+               target_version: int = SCHEMA_VERSION) -> "Store":
         """Make a new store at ``path`` in ``crs``; nothing is left on disk if it fails."""
         path = os.fspath(path)
         srid = resolve_srid(crs)
@@ -103,7 +108,7 @@ class SettlementStore:
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, actor: str | None = None, read_only: bool = False,
-             upgrade: bool = True, timeout_ms: int = 5000) -> "SettlementStore":
+             upgrade: bool = True, timeout_ms: int = 5000) -> "Store":
         """Open an existing store, upgrading an older schema (after a backup copy).
 
         ``upgrade=False`` opens an older store as it is (for tools and tests).
@@ -129,7 +134,7 @@ class SettlementStore:
     @classmethod
     def create_postgis(cls, connection: dict, schema: str, crs: str | int, *,
                        actor: str | None = None,
-                       target_version: int = SCHEMA_VERSION) -> "SettlementStore":
+                       target_version: int = SCHEMA_VERSION) -> "Store":
         """Make a new store in a new (or empty) schema of a PostGIS database."""
         from .postgis import PostGISBackend
 
@@ -156,7 +161,7 @@ class SettlementStore:
 
     @classmethod
     def open_postgis(cls, connection: dict, schema: str, *, actor: str | None = None,
-                     upgrade: bool = True) -> "SettlementStore":
+                     upgrade: bool = True) -> "Store":
         """Open a store in a PostGIS schema; an older schema upgrades in one transaction."""
         from .postgis import PostGISBackend
 
@@ -169,7 +174,7 @@ class SettlementStore:
 
     @classmethod
     def _open_backend(cls, db: Backend, path: str | None, *, actor: str | None, upgrade: bool,
-                      backup) -> "SettlementStore":
+                      backup) -> "Store":
         version = _checked_version(db)
         if version < SCHEMA_VERSION and upgrade:
             if backup is not None:
@@ -179,18 +184,18 @@ class SettlementStore:
                 migrate(db, version, srid)
         return cls(db, actor=actor or default_actor(), path=path)
 
-    def reopen(self, actor: str | None = None) -> "SettlementStore":
+    def reopen(self, actor: str | None = None) -> "Store":
         """A second, independent connection to the same store (another user, a worker)."""
         if self.db.dialect == "postgis":
-            return SettlementStore.open_postgis(
+            return type(self).open_postgis(
                 self.db.connection_params, self.db.schema,  # type: ignore[attr-defined]
                 actor=actor or self.actor)
-        return SettlementStore.open(self.path or "", actor=actor or self.actor)
+        return type(self).open(self.path or "", actor=actor or self.actor)
 
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self) -> "SettlementStore":
+    def __enter__(self) -> "Store":
         return self
 
     def __exit__(self, *exc) -> None:
@@ -198,51 +203,10 @@ class SettlementStore:
 
     # --- writing ---------------------------------------------------------
     @contextlib.contextmanager
-    def transaction(self) -> Iterator["SettlementStore"]:
+    def transaction(self) -> Iterator["Store"]:
         """All writes in the block land together or not at all."""
         with transaction(self.db):
             yield self
-
-    # --- the parts of the model ------------------------------------------
-    @property
-    def settlements(self):
-        return self._repos.settlements
-
-    @property
-    def parties(self):
-        return self._repos.parties
-
-    @property
-    def spatial_units(self):
-        return self._repos.spatial_units
-
-    @property
-    def tenure(self):
-        return self._repos.tenure
-
-    @property
-    def documents(self):
-        return self._repos.documents
-
-    @property
-    def users(self):
-        return self._repos.users
-
-    @property
-    def public_displays(self):
-        return self._repos.public_displays
-
-    @property
-    def objections(self):
-        return self._repos.objections
-
-    @property
-    def lookups(self):
-        return self._repos.lookups
-
-    @property
-    def certificates(self):
-        return self._repos.certificates
 
     @property
     def documents_dir(self) -> str | None:
@@ -273,7 +237,7 @@ def _create_info_tables(db: Backend, srid: int, actor: str) -> None:
         ("srid", str(srid)),
         ("created_at", utc_now()),
         ("created_by", actor),
-        ("created_with", f"stdm_plugin {__version__}"),
+        ("created_with", f"stdm_plugin {PLUGIN_VERSION}"),
     ])
 
 

@@ -24,7 +24,7 @@ from .model import Record
 from .records import RecordRepository, require
 
 if TYPE_CHECKING:
-    from .store import SettlementStore
+    from .store import Store
 
 #: which roles may do each action; the GUI asks the same table
 PERMISSIONS: dict[str, tuple[str, ...]] = {
@@ -151,7 +151,7 @@ class UserRepository(RecordRepository):
         return user
 
 
-def sign_in(store: "SettlementStore", login: str, password: str | None = None) -> User:
+def sign_in(store: "Store", login: str, password: str | None = None) -> User:
     """Make ``login`` the person working in this store session; checks the password."""
     user = store.users.by_login(login)
     if user is None or not password_matches(user.password_hash, password):
@@ -163,7 +163,7 @@ def sign_in(store: "SettlementStore", login: str, password: str | None = None) -
     return user
 
 
-def resume_session(store: "SettlementStore", login: str) -> User:
+def resume_session(store: "Store", login: str) -> User:
     """Make ``login``, who signed in earlier with a password, the person working in a
     newly opened connection to the same store.
 
@@ -180,11 +180,11 @@ def resume_session(store: "SettlementStore", login: str) -> User:
     return user
 
 
-def sign_out(store: "SettlementStore") -> None:
+def sign_out(store: "Store") -> None:
     store.user = None
 
 
-def allowed(store: "SettlementStore", action: str) -> bool:
+def allowed(store: "Store", action: str) -> bool:
     """Whether the person signed in may do ``action`` (for enabling buttons)."""
     try:
         require_permission(store, action)
@@ -197,7 +197,7 @@ def allowed(store: "SettlementStore", action: str) -> bool:
 SINGLE_USER_ACTIONS = ("enumerate", "cut_field_package", "merge_field_package")
 
 
-def require_permission(store: "SettlementStore", action: str) -> User | None:
+def require_permission(store: "Store", action: str) -> User | None:
     """Refuse ``action`` unless the person signed in has a role that allows it.
 
     A store with no users yet keeps working as a single-user store for

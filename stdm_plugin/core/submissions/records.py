@@ -14,9 +14,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
-from . import odk_values
 from ..store.errors import SubmissionValueError, ValidationError
 from ..store.model import Party, Record, SocialTenure, SpatialUnit
+from . import odk_values
 from .files import SourceRow, SourceTable
 from .mapping import (
     RECORD_TYPES,
@@ -28,7 +28,7 @@ from .mapping import (
 from .report import RowProblem
 
 if TYPE_CHECKING:
-    from ..store.store import SettlementStore
+    from ..store.store import Store
 
 RECORD_CLASSES = {"party": Party, "spatial_unit": SpatialUnit, "social_tenure": SocialTenure}
 REPOSITORIES = {"party": "parties", "spatial_unit": "spatial_units", "social_tenure": "tenure"}
@@ -105,7 +105,7 @@ class SubmissionPlan:
 
 
 class SubmissionBuilder:
-    def __init__(self, store: "SettlementStore", mapping: FieldMapping,
+    def __init__(self, store: "Store", mapping: FieldMapping,
                  media_dir: str | None) -> None:
         self.store = store
         self.mapping = mapping

@@ -21,9 +21,9 @@ import os
 import time
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
-from . import odk_values
 from ..store.errors import MappingError, StoreError, SubmissionFileError, ValidationError
 from ..store.records import json_list
+from . import odk_values
 from .files import SourceTable, read_table
 from .mapping import FieldMapping, TableMapping
 from .records import (
@@ -36,7 +36,7 @@ from .records import (
 from .report import ImportReport, RowProblem
 
 if TYPE_CHECKING:
-    from ..store.store import SettlementStore
+    from ..store.store import Store
 
 ALL_OR_NOTHING = "all_or_nothing"
 VALID_ROWS = "valid_rows"
@@ -50,7 +50,7 @@ class _RollBackImportError(Exception):
     """Raised inside the import transaction to roll it back (all-or-nothing)."""
 
 
-def import_submissions(store: "SettlementStore", files: Iterable[str | os.PathLike],
+def import_submissions(store: "Store", files: Iterable[str | os.PathLike],
                        mapping: FieldMapping, *, mode: str = ALL_OR_NOTHING,
                        media_dir: str | os.PathLike | None = None,
                        progress: Progress | None = None) -> ImportReport:
@@ -70,7 +70,7 @@ def import_submissions(store: "SettlementStore", files: Iterable[str | os.PathLi
     return report
 
 
-def _check_document_types(store: "SettlementStore", mapping: FieldMapping) -> None:
+def _check_document_types(store: "Store", mapping: FieldMapping) -> None:
     for table in mapping.tables:
         for record in table.records:
             for media in record.media:
@@ -208,7 +208,7 @@ def _described(table: TableMapping) -> str:
 
 
 # --- building and writing -----------------------------------------------------------------
-def _import(store: "SettlementStore", mapping: FieldMapping, submissions: list[Submission],
+def _import(store: "Store", mapping: FieldMapping, submissions: list[Submission],
             report: ImportReport, mode: str, media_dir: str | None,
             progress: Progress | None) -> None:
     existing = {r["id"] for r in store.db.query(
@@ -254,7 +254,7 @@ def _reject(plan: SubmissionPlan, problems: list[RowProblem], report: ImportRepo
                 submission_id=plan.id))
 
 
-def _write(store: "SettlementStore", mapping: FieldMapping, plans: list[SubmissionPlan],
+def _write(store: "Store", mapping: FieldMapping, plans: list[SubmissionPlan],
            report: ImportReport, mode: str,
            progress: Progress | None) -> list[SubmissionPlan] | None:
     """Write the plans in one transaction; None if all-or-nothing had to roll back."""
@@ -277,7 +277,7 @@ def _write(store: "SettlementStore", mapping: FieldMapping, plans: list[Submissi
     return written
 
 
-def _write_chunk(store: "SettlementStore", mapping: FieldMapping,
+def _write_chunk(store: "Store", mapping: FieldMapping,
                  chunk: list[SubmissionPlan], stamp: tuple[str, str],
                  report: ImportReport) -> list[SubmissionPlan]:
     """Write a batch in a savepoint; if it fails, write its submissions one by one."""
@@ -315,7 +315,7 @@ def _write_problem(plan: SubmissionPlan, exc: Exception) -> RowProblem:
                         value=value, target=field, submission_id=plan.id)
 
 
-def _insert(store: "SettlementStore", mapping: FieldMapping, chunk: list[SubmissionPlan],
+def _insert(store: "Store", mapping: FieldMapping, chunk: list[SubmissionPlan],
             stamp: tuple[str, str]) -> None:
     imported_at, imported_by = stamp
     store.db.executemany(

@@ -35,10 +35,10 @@ from ...core.store.migrations import CLAIM_STATES
 from ...core.store.users import PERMISSIONS, allowed, resume_session, sign_out
 from ...qgis.adjudication.display_list import share_text, write_display_list
 from ...qgis.i18n import tr
-from . import adjudication_forms as forms
-from .step_forms import outcome_label, state_label
 from ..store.sign_in_dialog import PROBLEM_STYLE, role_label, user_label
 from ..store.tables import read_only_table
+from . import step_forms as forms
+from .step_forms import outcome_label, state_label
 
 DONE_STYLE = "color: #2b6e2b;"
 

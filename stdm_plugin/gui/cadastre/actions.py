@@ -19,8 +19,8 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QMessageBox
 
 from ...core.cadastre.cadastre import import_structures, reconcile
-from ...core.store.errors import StdmError
 from ...core.exchange.export import export_changes, export_store
+from ...core.store.errors import StdmError
 from ...core.store.store import default_actor
 from ...qgis.cadastre.geometry_task import (
     GeometryCheckTask,
@@ -38,10 +38,9 @@ from ...qgis.cadastre.geometry_task import (
 from ...qgis.i18n import tr
 from ...qgis.project.project import refresh_layers, store_layers
 from ...qgis.store.sources import CredentialsError, SpatiaLiteSource, open_store
-from ..adjudication.actions import store_key
+from ..store.sign_in_actions import NO_STORE_SHOWN, store_key
 from .import_dialog import RECONCILE, CadastreRequest
 from .parcel_tools import ParcelToolActions
-from ..safety.actions import NO_STORE_SHOWN
 
 
 class CadastreActions(ParcelToolActions):

@@ -41,9 +41,9 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ...core.store.errors import StdmError
 from ...core.cadastre.geometry_findings import GeometryFinding, GeometryReport
 from ...core.cadastre.geometry_fix import MAX_SNAP_TOLERANCE_M
+from ...core.store.errors import StdmError
 from ...qgis.cadastre.geometry_task import (
     MAKE_VALID,
     REPAIRS,

@@ -47,8 +47,8 @@ from ...core.cadastre.cadastre import (
     StructureImportReport,
     write_problems_csv,
 )
-from ...core.store.errors import SpatialFileError
 from ...core.cadastre.spatial_files import WARNING, list_layers
+from ...core.store.errors import SpatialFileError
 from ...qgis.cadastre.geometry_task import STATUS_TEXT, status_names
 from ...qgis.i18n import tr
 

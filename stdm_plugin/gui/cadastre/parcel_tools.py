@@ -44,8 +44,8 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ...core.store.errors import PermissionDeniedError, StdmError
 from ...core.cadastre.parcel_lineage import apply_merge, apply_split, plan_merge, plan_split
+from ...core.store.errors import PermissionDeniedError, StdmError
 from ...core.store.users import require_permission
 from ...qgis.i18n import tr
 from ...qgis.project.project import refresh_layers, shown_store
@@ -305,7 +305,7 @@ class ParcelToolActions:
     def _parcels_layer(self) -> Optional[QgsVectorLayer]:
         shown = shown_store(QgsProject.instance(), self.iface.activeLayer())
         if shown is None:
-            from ..safety.actions import NO_STORE_SHOWN
+            from ..store.sign_in_actions import NO_STORE_SHOWN
 
             self._error(tr(NO_STORE_SHOWN))
             return None

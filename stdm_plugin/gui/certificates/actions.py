@@ -30,8 +30,7 @@ from ...qgis.certificates.task import (
 from ...qgis.i18n import tr
 from ...qgis.project.project import refresh_layers, shown_store
 from ...qgis.store.sources import CredentialsError, SpatiaLiteSource
-from ..adjudication.actions import store_key
-from ..safety.actions import NO_STORE_SHOWN
+from ..store.sign_in_actions import NO_STORE_SHOWN, store_key
 
 FOLDER_SETTING = "stdm/certificate_folder"
 

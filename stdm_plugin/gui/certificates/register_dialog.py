@@ -33,14 +33,19 @@ from qgis.PyQt.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPushButton,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from ...core.certificates.certificates import certificate_history, find_certificate, reprint, revoke, supersede
+from ...core.certificates.certificates import (
+    certificate_history,
+    find_certificate,
+    reprint,
+    revoke,
+    supersede,
+)
 from ...core.store.errors import CertificateRefusedError, PermissionDeniedError, StdmError
 from ...core.store.users import PERMISSIONS, allowed, resume_session, sign_out
 from ...qgis.certificates.layout import (
@@ -54,8 +59,8 @@ from ...qgis.i18n import tr
 from ..adjudication.step_forms import ask, text_box
 from ..store.sign_in_dialog import PROBLEM_STYLE, role_label, user_label
 from ..store.tables import read_only_table
+from .register_windows import DONE_STYLE, OfficeKeyDialog, confirm, history_dialog
 
-DONE_STYLE = "color: #2b6e2b;"
 STATUS_COLOURS = {"valid": "#2b6e2b", "revoked": "#a94442", "superseded": "#8a5a00"}
 #: what an act may fail with: the core's refusals, and a template or render that fails
 REFUSALS = (StdmError, CertificateTemplateError, CertificateRenderError, OSError, ValueError,
@@ -65,11 +70,6 @@ REFUSALS = (StdmError, CertificateTemplateError, CertificateRenderError, OSError
 def status_label(status: str) -> str:
     return {"valid": tr("valid"), "revoked": tr("revoked"),
             "superseded": tr("superseded")}.get(status, status)
-
-
-def event_label(event: str) -> str:
-    return {"issued": tr("issued"), "reprinted": tr("reprinted"), "revoked": tr("revoked"),
-            "superseded": tr("superseded")}.get(event, event)
 
 
 def column_titles() -> list[str]:
@@ -152,11 +152,6 @@ def refusal_text(error: Exception) -> str:
     if isinstance(error, PermissionDeniedError):
         return tr("Not allowed: {0}").format(error)
     return tr("Not done: {0}").format(error)
-
-
-def confirm(parent, title: str, text: str) -> bool:
-    return QMessageBox.question(parent, title, text, QMessageBox.Yes | QMessageBox.No,
-                                QMessageBox.No) == QMessageBox.Yes
 
 
 class RegisterDialog(QDialog):
@@ -384,16 +379,12 @@ class RegisterDialog(QDialog):
         row = self.selected_row()
         if row is None:
             return None
-        from .register_actions import history_dialog
-
         dialog = history_dialog(self, tr("History of certificate {0} ({1})").format(
             row.number, row.parcel_code), certificate_history(self.store, row.number))
         dialog.show()
         return dialog
 
     def office_key_dialog(self) -> QDialog:
-        from .register_actions import OfficeKeyDialog
-
         self._follow_sign_in()
         return OfficeKeyDialog(self.store, self)
 

@@ -3,7 +3,7 @@
 Anyone may ask (a buyer, a bank, a court clerk), so no role is needed.
 The code is typed into a text box: a handheld scanner types it like a
 keyboard and presses Enter, a phone app copies it to be pasted. The check
-itself is the core's (``signing.verify_payload`` against the store's keys
+itself is the core's (``verification.verify_payload`` against the store's keys
 and register; ``signing.verify_signature`` against an exported public key
 file, for verifiers without the store); this window only says the answer
 in one big coloured word and the facts a verifier compares with the paper.
@@ -43,9 +43,9 @@ from ...core.certificates.signing import (
     key_id_of,
     office_key,
     parse_payload,
-    verify_payload,
     verify_signature,
 )
+from ...core.certificates.verification import verify_payload
 from ...qgis.i18n import tr
 
 #: (background, text) of the result for each outcome

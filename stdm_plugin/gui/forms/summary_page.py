@@ -6,7 +6,7 @@ lists every answer as the enumerator will find it in the store.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
@@ -15,6 +15,7 @@ from qgis.PyQt.QtWidgets import (
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
+    QWizard,
     QWizardPage,
 )
 
@@ -23,9 +24,6 @@ from ...core.forms.forms import CONTAINERS, Question
 from ...qgis.forms.rules import text_in
 from ...qgis.i18n import tr
 from .enumeration_pages import ParcelPage, ProblemBox, RepeatPage
-
-if TYPE_CHECKING:
-    from .enumeration_wizard import EnumerationWizard
 
 
 def tree(headers: list[str]) -> QTreeWidget:
@@ -40,7 +38,9 @@ def tree(headers: list[str]) -> QTreeWidget:
 
 
 class SummaryPage(QWizardPage):
-    def __init__(self, wizard: EnumerationWizard) -> None:
+    def __init__(self, wizard: QWizard) -> None:
+        """``wizard`` is the EnumerationWizard the page belongs to: its problems, pages
+        and save are what the summary shows and calls."""
         super().__init__()
         self.owner = wizard
         self.setTitle(tr("Summary"))

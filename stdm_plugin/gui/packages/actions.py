@@ -19,10 +19,11 @@ from qgis.core import Qgis, QgsApplication, QgsVectorLayer, QgsWkbTypes
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QMessageBox, QProgressBar, QPushButton
 
-from ...core.store.errors import StdmError
 from ...core.packages.field_package import PackageRequest
+from ...core.store.errors import StdmError
 from ...core.store.store import default_actor
 from ...core.store.users import allowed
+from ...qgis.i18n import tr
 from ...qgis.packages.cut_task import (
     CutPackageTask,
     PackageOutcome,
@@ -31,10 +32,8 @@ from ...qgis.packages.cut_task import (
     block_choices,
     selected_area_wkt,
 )
-from ...qgis.i18n import tr
 from ...qgis.store.sources import CredentialsError, SpatiaLiteSource
-from ..adjudication.actions import store_key
-from ..safety.actions import NO_STORE_SHOWN
+from ..store.sign_in_actions import NO_STORE_SHOWN, store_key
 
 ACTION = "cut_field_package"
 

@@ -21,7 +21,7 @@ from typing import Optional
 from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsProject
 
 from ...core.store.errors import PermissionDeniedError
-from ...core.safety.personal_data import redact
+from ...core.store.redaction import redact
 from ...core.store.users import require_permission
 from ...qgis.i18n import tr
 from ...qgis.packages.merge_task import AnalyseMergeTask, ApplyMergeTask, MergeOutcome, MergeTarget

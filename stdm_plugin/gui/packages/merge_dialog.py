@@ -33,7 +33,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ...core.packages.apply import choices_for
-from ...core.packages.merge import POLICIES, Conflict, MergePlan
+from ...core.packages.merge_plan import POLICIES, Conflict, MergePlan
 from ...qgis.i18n import tr
 from ...qgis.packages.merge_view import (
     CountLine,

@@ -25,7 +25,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ...core.packages.apply import MergeReport
-from ...core.packages.merge import MergePlan
+from ...core.packages.merge_plan import MergePlan
 from ...qgis.i18n import tr
 from ...qgis.packages.merge_view import (
     choice_name,
@@ -39,9 +39,9 @@ from ...qgis.packages.merge_view import (
     summary_line,
 )
 from ..certificates.issue_report_dialog import BANNERS
-from .merge_dialog import count_table
 from ..store.sign_in_dialog import PROBLEM_STYLE
 from ..store.tables import read_only_table
+from .merge_dialog import count_table
 
 
 class MergeReportDialog(QDialog):

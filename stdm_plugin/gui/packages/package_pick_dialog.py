@@ -19,8 +19,8 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ...core.store.errors import FieldPackageError
 from ...core.packages.field_package import FieldPackage, read_manifest
+from ...core.store.errors import FieldPackageError
 from ...qgis.i18n import tr
 from ...qgis.packages.merge_view import package_facts
 from ..store.sign_in_dialog import PROBLEM_STYLE

@@ -26,10 +26,10 @@ from qgis.PyQt.QtWidgets import QFileDialog, QMessageBox
 
 from ...core.safety.backup import backup_file_name, backup_store, restore_store
 from ...core.safety.consistency import KIND_LABELS, ConsistencyReport, check_store
+from ...core.settlement_store import SettlementStore
 from ...core.store.errors import StdmError
-from ...core.store.store import SettlementStore, default_actor
+from ...core.store.store import default_actor
 from ...qgis.i18n import tr
-from ...qgis.submissions.import_task import store_opener
 from ...qgis.project.project import shown_store
 from ...qgis.safety.tasks import (
     BackupTask,
@@ -45,9 +45,9 @@ from ...qgis.store.sources import (
     open_store,
     source_of_layer,
 )
+from ...qgis.submissions.import_task import store_opener
+from ..store.sign_in_actions import NO_STORE_SHOWN
 
-NO_STORE_SHOWN = ("Show a settlement store in this project first (STDM ▸ New or Open "
-                  "settlement store).")
 STORE_FILES = "SpatiaLite settlement store (*.sqlite *.db);;All files (*)"
 BACKUP_FILES = "Settlement store backup (*.zip);;All files (*)"
 

@@ -45,7 +45,6 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from ...core.store.errors import StdmError
 from ...core.cadastre.geometry_check import check_geometry
 from ...core.cadastre.geometry_findings import (
     DUPLICATE,
@@ -58,7 +57,8 @@ from ...core.cadastre.geometry_findings import (
     GeometryReport,
 )
 from ...core.cadastre.geometry_fix import GeometryFix, fix_invalid, snap_to_neighbour
-from ...core.store.store import SettlementStore
+from ...core.settlement_store import SettlementStore
+from ...core.store.errors import StdmError
 from ..i18n import tr
 from ..project.project import store_groups
 from ..store.sources import PostgresConnection, SpatiaLiteSource

@@ -60,8 +60,9 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication, QObject, QThread, QTimer, pyqtSignal
 from qgis.PyQt.QtXml import QDomDocument
 
-from ...core.certificates.sheet import CertificateSheet
 from ...core.certificates.qr import qr_svg
+from ...core.certificates.sheet import CertificateSheet
+from ..i18n import tr
 from .render import (
     PHOTO_SLOTS,
     SheetFiles,
@@ -70,12 +71,11 @@ from .render import (
     pdf_settings,
     sheet_feature,
 )
-from ..i18n import tr
 
 REQUIRED_ITEMS = ("certificate_number", "parcel_map", "qr_code", "holders", "parcel_code",
                   "issue_date")
 LANGUAGES = ("en", "fr")
-_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+_PACKAGE_DIR = Path(__file__).resolve().parents[2]
 
 
 class CertificateTemplateError(Exception):

@@ -44,6 +44,8 @@ from ...core.certificates.batch import BatchReport, issue_batch
 from ...core.certificates.sheet import CertificateSheet
 from ...core.store.errors import StdmError
 from ...core.store.users import resume_session
+from ..i18n import tr
+from ..submissions.import_task import Source, store_opener
 from .layout import (
     LANGUAGES,
     CertificateRenderer,
@@ -51,8 +53,6 @@ from .layout import (
     check_template,
     shipped_template,
 )
-from ..i18n import tr
-from ..submissions.import_task import Source, store_opener
 
 #: how often a waiting worker looks whether Cancel was pressed (seconds)
 POLL_SECONDS = 0.1

@@ -25,8 +25,8 @@ from qgis.core import (
 from ...core.forms import expressions
 from ...core.forms.enumeration import GEOMETRY_TYPES
 from ...core.forms.forms import EnumerationForm, FormDefinitionError, Question, Section, load_form
-from .expressions import FieldScope, UntranslatableError, as_text, column, translate
 from ..i18n import tr
+from .expressions import FieldScope, UntranslatableError, as_text, column, translate
 
 #: the layer that shows the records a section's answers become
 SECTION_LAYERS = {"party": "parties", "spatial_unit": "parcels", "social_tenure": "tenure"}
@@ -38,7 +38,7 @@ FORM_FILE = "enumeration.yaml"
 def shipped_form_path() -> Path:
     """The form shipped with the plugin: inside the plugin folder once packaged
     (build.py copies forms/ there), at the top of the repository in a checkout."""
-    plugin_dir = Path(__file__).resolve().parents[1]
+    plugin_dir = Path(__file__).resolve().parents[2]
     packaged = plugin_dir / "forms" / FORM_FILE
     return packaged if packaged.is_file() else plugin_dir.parent / "forms" / FORM_FILE
 

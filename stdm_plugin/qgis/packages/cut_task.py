@@ -32,19 +32,19 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
+from ...core.packages.field_package import FieldPackage, PackageRequest, cut_package
+from ...core.safety.personal_data import new_key
+from ...core.settlement_store import SettlementStore
 from ...core.store.errors import (
     PackageCancelledError,
 )
-from ...core.packages.field_package import FieldPackage, PackageRequest, cut_package
-from ...core.safety.personal_data import new_key
-from ...core.store.store import SettlementStore
 from ...core.store.users import resume_session
-from .field_project import write_package_project
-from ..forms.rules import shipped_form_path
 from ..cadastre.geometry_task import store_opener
+from ..forms.rules import shipped_form_path
 from ..i18n import tr
-from ..submissions.import_task import Source
 from ..store.tasks import note_failure
+from ..submissions.import_task import Source
+from .field_project import write_package_project
 
 
 class PackageSetupError(RuntimeError):

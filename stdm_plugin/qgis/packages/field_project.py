@@ -22,9 +22,9 @@ from functools import partial
 from qgis.core import QgsExpressionContextUtils, QgsProject, QgsVectorLayer
 
 from ...core.packages.field_package import FieldPackage
-from ...core.store.store import SettlementStore
-from ..project.attribute_forms import set_actor_defaults
+from ...core.settlement_store import SettlementStore
 from ..i18n import tr
+from ..project.attribute_forms import set_actor_defaults
 from ..project.project import write_project
 
 PROJECT_FILE = "field_package.qgz"

@@ -24,18 +24,19 @@ from typing import Any, Callable, Optional
 
 from qgis.core import QgsTask
 
+from ...core.packages.apply import MergeReport, apply_merge
+from ...core.packages.merge import analyse_merge
+from ...core.packages.merge_plan import MergePlan
+from ...core.settlement_store import SettlementStore
 from ...core.store.errors import (
     PackageCancelledError,
 )
-from ...core.packages.apply import MergeReport, apply_merge
-from ...core.packages.merge import MergePlan, analyse_merge
-from ...core.store.store import SettlementStore
 from ...core.store.users import resume_session
 from ..cadastre.geometry_task import store_opener
 from ..i18n import tr
-from ..submissions.import_task import Source
 from ..store.sources import SpatiaLiteSource
 from ..store.tasks import note_failure
+from ..submissions.import_task import Source
 
 
 @dataclass

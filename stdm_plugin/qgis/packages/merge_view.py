@@ -16,9 +16,9 @@ from typing import Any, Iterable, Optional
 
 import shapely
 
-from ...core.packages.field_package import FieldPackage
 from ...core.packages.apply import MergeReport
-from ...core.packages.merge import (
+from ...core.packages.field_package import FieldPackage
+from ...core.packages.merge_plan import (
     ADDED,
     CHANGED,
     CONFLICT_TITLES,
@@ -33,8 +33,8 @@ from ...core.packages.merge import (
 )
 from ...core.packages.rows import BOOKKEEPING, FIELD_TABLES, Row, geometry_columns
 from ...core.store.report_csv import write_report_csv
-from ..project.attribute_forms import aliases
 from ..i18n import tr
+from ..project.attribute_forms import aliases
 
 ACTIONS = (ADDED, CHANGED, DELETED)
 #: the columns of the report CSV, as MergeReport.rows() names them

@@ -33,12 +33,12 @@ from qgis.core import (
 
 from ...core.packages.field_package import FieldPackage, PackageRequest, cut_package
 from ...core.safety.personal_data import MODES
-from .cut_task import pseudonym_request
-from .field_project import write_package_project
+from ..exchange.processing import MODE_LABELS
 from ..forms.rules import shipped_form_path
 from ..i18n import tr
 from ..store.processing import StoreAlgorithm, core_errors, crs_of
-from ..exchange.processing import MODE_LABELS
+from .cut_task import pseudonym_request
+from .field_project import write_package_project
 
 #: the package's counts as output numbers
 COUNT_OUTPUTS = {"spatial_unit": "SPATIAL_UNITS", "party": "PARTIES",

@@ -25,13 +25,14 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
 )
 
-from ...core.store.errors import PermissionDeniedError
 from ...core.packages.apply import apply_merge
-from ...core.packages.merge import ADDED, CHANGED, DELETED, analyse_merge
+from ...core.packages.merge import analyse_merge
+from ...core.packages.merge_plan import ADDED, CHANGED, DELETED
+from ...core.store.errors import PermissionDeniedError
 from ...core.store.users import sign_in
 from ..i18n import tr
-from .merge_view import save_report_csv
 from ..store.processing import FeedbackPace, StoreAlgorithm, core_errors
+from .merge_view import save_report_csv
 
 #: the policy's values, as scripts and qgis_process give them (POLICY=theirs)
 POLICY_VALUES = ("mine", "theirs", "both", "ask")

@@ -16,14 +16,14 @@ from typing import Any
 from qgis.core import QgsMapLayer, QgsProject, QgsVectorLayer
 
 from ...core.forms.enumeration import save_enumeration
-from ...core.store.errors import StdmError
 from ...core.forms.forms import EnumerationForm, FormDefinitionError, load_form
+from ...core.settlement_store import SettlementStore
+from ...core.store.errors import StdmError
 from ...core.store.model import Settlement
-from ...core.store.store import SettlementStore
 from ..forms.rules import shipped_form_path
 from ..i18n import tr
-from .project import refresh_layers, shown_store
 from ..store.sources import CredentialsError, NotAStoreLayerError, open_store, source_of_layer
+from .project import refresh_layers, shown_store
 
 
 class SessionError(RuntimeError):

@@ -8,8 +8,8 @@ from qgis.core import QgsProject
 from ...core.forms.forms import load_form
 from ...core.forms.xlsform import code_lists_from_store, export_xlsform
 from ..forms.rules import shipped_form_path
-from .project import shown_store
 from ..store.sources import open_store, source_of_layer
+from .project import shown_store
 
 
 def export_form_for_odk(project: QgsProject, path: str) -> tuple[Path, str | None]:

@@ -16,13 +16,13 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from ...core.store.store import SettlementStore
+from ...core.settlement_store import SettlementStore
 from ..forms.rules import apply_shipped_form_rules
-from .attribute_forms import configure_forms
 from ..i18n import tr
+from ..store.sources import source_for
+from .attribute_forms import configure_forms
 from .layers import layer_key, layer_specs, make_layer
 from .relations import make_relations
-from ..store.sources import source_for
 from .styles import style_layers
 
 SPATIAL_ORDER = ("structure_points", "structures", "parcels", "settlements")

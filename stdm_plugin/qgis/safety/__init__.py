@@ -1,1 +1,4 @@
-"""TODO."""
+"""The consistency check, the backup and the restore as QgsTasks.
+
+May import: qgis/certificates and the capabilities below it, and core.
+"""

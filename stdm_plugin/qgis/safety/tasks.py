@@ -27,8 +27,8 @@ from qgis.core import QgsTask
 
 from ...core.safety.backup import backup_store, restore_store
 from ...core.safety.consistency import ConsistencyReport, check_store
+from ...core.settlement_store import SettlementStore
 from ...core.store.errors import StdmError
-from ...core.store.store import SettlementStore
 from ..i18n import tr
 
 

@@ -33,7 +33,7 @@ from ..i18n import tr
 STORE_FILTER = "SpatiaLite settlement store (*.sqlite *.db);;All files (*)"
 SPATIAL_FILE_FILTER = ("Shapefile, GeoPackage or GeoJSON (*.shp *.gpkg *.geojson *.json);;"
                        "All files (*)")
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 #: inside the packaged plugin the resources sit in the package, in the repository beside it
 ICON_CANDIDATES = (os.path.join(_PACKAGE_DIR, "resources", "icon.svg"),
                    os.path.join(os.path.dirname(_PACKAGE_DIR), "resources", "icon.svg"))

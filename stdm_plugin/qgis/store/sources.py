@@ -115,7 +115,7 @@ def source_of_layer(layer) -> SpatiaLiteSource | PostgresConnection:
 
 def open_store(source: SpatiaLiteSource | PostgresConnection):
     """A core connection to the store a source shows (the caller closes it)."""
-    from ...core.store.store import SettlementStore
+    from ...core.settlement_store import SettlementStore
 
     if isinstance(source, SpatiaLiteSource):
         return SettlementStore.open(source.path)

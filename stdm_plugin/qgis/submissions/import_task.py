@@ -18,10 +18,10 @@ from typing import Callable, Optional, Union
 
 from qgis.core import QgsMapLayer, QgsProject, QgsTask, QgsVectorLayer
 
+from ...core.forms.forms import load_form
+from ...core.settlement_store import SettlementStore
 from ...core.store.errors import StdmError
 from ...core.submissions.form_mapping import mapping_from_form
-from ...core.forms.forms import load_form
-from ...core.store.store import SettlementStore
 from ...core.submissions.mapping import FieldMapping
 from ...core.submissions.report import ImportReport
 from ...core.submissions.submissions import ALL_OR_NOTHING, import_submissions
