@@ -67,8 +67,8 @@ def write_export(folder: pathlib.Path, n: int, seed: int = 11) -> None:
 
 def run_core(folder: pathlib.Path, out: pathlib.Path) -> dict:
     from stdm_plugin.core import Settlement, SettlementStore
-    from stdm_plugin.core.submissions.form_mapping import mapping_from_form
     from stdm_plugin.core.forms.forms import load_form
+    from stdm_plugin.core.submissions.form_mapping import mapping_from_form
     from stdm_plugin.core.submissions.submissions import import_submissions
 
     form = load_form(ROOT / "forms" / "enumeration.yaml")
