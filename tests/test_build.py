@@ -36,7 +36,7 @@ def test_zip_has_one_top_folder_with_metadata_and_extras(tmp_path: Path) -> None
     assert names == [
         "stdm_plugin/LICENSE",
         "stdm_plugin/__init__.py",
-        "stdm_plugin/core/store/store.py",
+        "stdm_plugin/core/store.py",
         "stdm_plugin/metadata.txt",
         "stdm_plugin/resources/icon.svg",
     ]

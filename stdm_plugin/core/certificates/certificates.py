@@ -5,7 +5,7 @@ the number is taken, the PDF rendered and the register written in one
 transaction, so a failed render numbers nothing, and certificates are
 never deleted (a database rule), so a number once given stays given.
 What a certificate certifies is frozen in its snapshot (see
-certificate_snapshot.py) and signed with the office key (signing.py);
+snapshot.py) and signed with the office key (signing.py);
 later acts (reprint, revoke, supersede) write events and never change it.
 
 Revoking leaves the claims named by the certificate as they are: if they

@@ -3,11 +3,11 @@
 ``export_store`` writes parcels, structures, parties, tenure and the
 certificate register to GeoPackage, Shapefile, GeoJSON or CSV, in any
 EPSG CRS, with a data dictionary; ``export_changes`` writes the parcels
-created, modified or retired since a date (found by exchange_changes.py). Which
+created, modified or retired since a date (found by changes.py). Which
 personal data goes out is the caller's choice (personal_data.py), and
 ``omit`` is the default: a file sent by mistake then names nobody.
 
-An export appears whole or not at all (exchange_files.py). Every message
+An export appears whole or not at all (files.py). Every message
 logged or raised here is passed through ``redact``, and a failure of the
 writing library is re-raised as ExportError without its original text
 (which can quote the record being written).

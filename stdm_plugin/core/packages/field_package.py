@@ -12,7 +12,7 @@ layer (``qgis/packages/field_project.py``).
 The store keeps a register of what it cut: per record, a fingerprint of
 the record as the store had it and as the package got it (personal data
 may be left out or pseudonymised on the way). That is the base a
-returned package is merged against (``package_merge.py``).
+returned package is merged against (``merge.py``).
 
 The folder is built under a temporary name and renamed when complete,
 and the register is written in one transaction, so a failed or

@@ -3,7 +3,7 @@
 ``analyse_merge`` reads the package and the store and says, per record,
 whether it was added, changed or deleted in the package, and where the
 store changed the same record too. It writes nothing; ``apply_merge``
-(``package_apply.py``) writes the plan in one transaction once every
+(``apply.py``) writes the plan in one transaction once every
 conflict has a resolution.
 
 A record changed on one side is told from the register of the cut: the

@@ -2,7 +2,7 @@
 
 The register (core) freezes what a certificate says in a ``CertificateSheet``;
 this module only draws sheets. A template is any QGIS layout (.qpt) whose
-items read the fields of an atlas coverage layer (certificate_render.py
+items read the fields of an atlas coverage layer (render.py
 lists them); the plugin ships one per language (resources/, made by
 scripts/make_certificate_templates.py) and a land office may bring its own,
 as long as the items a certificate cannot do without keep their ids

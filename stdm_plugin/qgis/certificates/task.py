@@ -7,7 +7,7 @@ Two threads share the work, each doing what only it may do:
   of the person signed in, and calls the core's ``issue_batch``: checks,
   numbering, signing and the register, one transaction per certificate;
 * the main thread draws each PDF (QGIS layouts crash when painted from a
-  worker, see certificate_layout.py). The core calls ``render(sheet, path)``
+  worker, see layout.py). The core calls ``render(sheet, path)``
   inside each certificate's transaction; that callable is a ``RenderBridge``,
   which hands the sheet to the main thread's event loop and waits until it
   is drawn. An error in the drawing is raised again in the worker, so the
