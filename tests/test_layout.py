@@ -167,3 +167,14 @@ def test_the_rule_itself_catches_a_circle_and_an_upward_import():
         "stdm_plugin.core.register.parties", order)
     assert place("stdm_plugin.gui.store.tables", order) > place(
         "stdm_plugin.core.certificates.qr", order)
+
+
+#: "modules stay under about 400 lines": past this, split a module by what it does
+MAX_MODULE_LINES = 450
+
+
+def test_modules_stay_small():
+    long = [f"{path.relative_to(ROOT)}: {n} lines"
+            for path in sorted(PACKAGE.rglob("*.py"))
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES]
+    assert not long, "modules to split by what they do:\n" + "\n".join(long)

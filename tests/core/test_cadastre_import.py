@@ -21,8 +21,9 @@ from pyproj import Transformer
 from shapely.geometry import box, mapping
 
 from stdm_plugin.core import Settlement, SpatialUnit
-from stdm_plugin.core.cadastre.cadastre import import_structures, reconcile
+from stdm_plugin.core.cadastre.reconcile import reconcile
 from stdm_plugin.core.cadastre.spatial_files import read_spatial_file
+from stdm_plugin.core.cadastre.structures import import_structures
 from stdm_plugin.core.store.errors import SpatialFileError
 
 ROOT = Path(__file__).resolve().parents[2]

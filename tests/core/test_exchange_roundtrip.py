@@ -13,7 +13,8 @@ import pytest
 from shapely.geometry import Polygon, box
 
 from stdm_plugin.core import Settlement, SpatialUnit
-from stdm_plugin.core.cadastre.cadastre import import_structures, reconcile
+from stdm_plugin.core.cadastre.reconcile import reconcile
+from stdm_plugin.core.cadastre.structures import import_structures
 from stdm_plugin.core.exchange.export import export_store
 
 FORMATS = ("gpkg", "shp", "geojson")

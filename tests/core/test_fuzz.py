@@ -46,8 +46,9 @@ from submission_samples import (
 )
 
 from stdm_plugin.core import Settlement, SettlementStore
-from stdm_plugin.core.cadastre.cadastre import import_structures
-from stdm_plugin.core.cadastre.spatial_files import PROBLEM_KINDS, list_layers, read_spatial_file
+from stdm_plugin.core.cadastre.spatial_features import PROBLEM_KINDS
+from stdm_plugin.core.cadastre.spatial_files import list_layers, read_spatial_file
+from stdm_plugin.core.cadastre.structures import import_structures
 from stdm_plugin.core.certificates.signing import MalformedPayloadError, parse_payload
 from stdm_plugin.core.certificates.verification import VERIFICATION_STATUSES, verify_payload
 from stdm_plugin.core.forms import expressions

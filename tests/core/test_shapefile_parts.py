@@ -16,8 +16,8 @@ import pytest
 from shapely.geometry import box, mapping
 
 from stdm_plugin.core import Settlement, SettlementStore
-from stdm_plugin.core.cadastre.cadastre import import_structures
 from stdm_plugin.core.cadastre.spatial_files import read_spatial_file
+from stdm_plugin.core.cadastre.structures import import_structures
 from stdm_plugin.core.store.errors import SpatialFileError
 
 UTM_30N = 32630

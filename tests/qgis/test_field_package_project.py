@@ -40,7 +40,7 @@ from stdm_plugin.core.packages.field_package import (
     cut_package,
     read_manifest,
 )
-from stdm_plugin.core.store.migrations import PROVENANCE_COLUMNS
+from stdm_plugin.core.store.schema import PROVENANCE_COLUMNS
 from stdm_plugin.qgis.packages.field_project import (
     ENUMERATOR_EXPRESSION,
     PROJECT_FILE,

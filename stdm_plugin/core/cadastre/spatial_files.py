@@ -30,110 +30,22 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import re
 import zipfile
-from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator
 
 from ..store.errors import SourceCrsError, SpatialFileError
 from .shapefile_parts import check_records, declared_encoding, sibling
-
-DRIVERS = {".shp": "ESRI Shapefile", ".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}
-POLYGONAL = ("Polygon", "MultiPolygon")
-FALLBACK_ENCODING = "cp1252"
-ERROR, WARNING = "error", "warning"
-
-#: what each kind of feature problem means, for a dialog's legend
-PROBLEM_KINDS = {
-    "no_geometry": "the feature has no geometry (null, or empty)",
-    "empty_geometry": "the feature's geometry has no coordinates",
-    "mixed_geometry_types": "a geometry of another type than the layer's polygons",
-    "non_closed_ring": "a polygon ring whose last point is not its first",
-    "too_few_points": "a polygon ring with fewer than three distinct corners",
-    "bad_coordinates": "a coordinate that is not a finite number",
-    "invalid_geometry": "a polygon that crosses itself or is otherwise not valid",
-    "reprojection": "the feature could not be taken to the store's CRS",
-    "encoding": "a text that is not in the file's encoding",
-    "encoding_fallback": "a text read as Windows-1252 because it is not UTF-8 (check it)",
-    "crs_override": "the CRS given for the file differs from the one it declares",
-}
-
-
-@dataclass
-class FeatureProblem:
-    """One thing wrong with one feature (or, without fid and index, with the file)."""
-
-    file: str
-    layer: Optional[str]
-    fid: Optional[str]
-    index: Optional[int]
-    field: Optional[str]
-    kind: str
-    reason: str
-    value: Optional[str] = None
-    severity: str = ERROR
-
-    @property
-    def where(self) -> str:
-        parts = [os.path.basename(self.file)]
-        if self.layer:
-            parts.append(f"layer {self.layer!r}")
-        if self.index is not None:
-            parts.append(f"feature fid {self.fid} (index {self.index})")
-        if self.field:
-            parts.append(f"field {self.field!r}")
-        return ", ".join(parts)
-
-    @property
-    def message(self) -> str:
-        return f"{self.where}: {self.reason}"
-
-
-@dataclass
-class SpatialFeature:
-    index: int
-    fid: str
-    attributes: dict[str, Any]
-    #: in the target CRS; None when it could not be built (see problems)
-    geometry: Any = None
-    problems: list[FeatureProblem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not any(p.severity == ERROR for p in self.problems)
-
-
-@dataclass
-class SpatialFile:
-    path: str
-    layer: Optional[str]
-    driver: str
-    target_srid: int
-    source_crs: str = ""
-    encoding: str = ""
-    geometry_types: dict[str, int] = field(default_factory=dict)
-    features: list[SpatialFeature] = field(default_factory=list)
-    #: problems of the whole file that do not stop the reading (warnings)
-    notes: list[FeatureProblem] = field(default_factory=list)
-
-    @property
-    def problems(self) -> list[FeatureProblem]:
-        return [*self.notes, *(p for f in self.features for p in f.problems)]
-
-    def usable(self) -> list[SpatialFeature]:
-        return [f for f in self.features if f.ok]
-
-    def problem(self, feature: SpatialFeature | None, kind: str, reason: str, *,
-                field_name: str | None = None, value: Any = None,
-                severity: str = ERROR) -> None:
-        entry = FeatureProblem(
-            self.path, self.layer, None if feature is None else feature.fid,
-            None if feature is None else feature.index, field_name, kind, reason,
-            None if value is None else str(value)[:200], severity)
-        (self.notes if feature is None else feature.problems).append(entry)
+from .spatial_features import (
+    DRIVERS,
+    FALLBACK_ENCODING,
+    POLYGONAL,
+    WARNING,
+    SpatialFeature,
+    SpatialFile,
+)
+from .spatial_geometry import build_geometries, project
 
 
 def list_layers(path: str | os.PathLike) -> list[str]:
@@ -169,10 +81,10 @@ def read_spatial_file(path: str | os.PathLike, target_srid: int, *, layer: str |
         crs = _source_crs(collection, path, driver, source_crs, result)
         raw = _read_features(collection, result, fallback, bad_texts)
     if not raw:
-        raise SpatialFileError(f"{_named(result)} has no features.", path=path,
+        raise SpatialFileError(f"{result.label} has no features.", path=path,
                                kind="empty_layer", layer=layer)
-    _build_geometries(raw, result, expect)
-    _project(result, crs, target_srid)
+    build_geometries(raw, result, expect)
+    project(result, crs, target_srid)
     return result
 
 
@@ -215,10 +127,6 @@ def _choose_layer(path: str, driver: str, layer: str | None) -> str | None:
             f"{path} has {len(names)} layers ({', '.join(names)}); choose one." if names else
             f"{path} has no layers.", path=path, kind="layer" if names else "empty_layer")
     return layer or names[0]
-
-
-def _named(result: SpatialFile) -> str:
-    return result.path + (f", layer {result.layer!r}" if result.layer else "")
 
 
 def _scan_geojson(path: str) -> tuple[bytes | None, dict[int, list[tuple[str, str]]]]:
@@ -286,16 +194,16 @@ def _opened(path: str, driver: str, layer: str | None, encoding: str | None,
                                "Windows-1252; add a .cpg file naming the encoding if that is "
                                "wrong.", severity=WARNING)
         except UnicodeDecodeError as exc:
-            raise SpatialFileError(f"{_named(result)}: the field names are not "
+            raise SpatialFileError(f"{result.label}: the field names are not "
                                    f"{result.encoding} ({exc.reason} at byte {exc.start}).",
                                    path=path, kind="encoding", layer=layer) from exc
         except (FionaError, OSError, ValueError) as exc:
-            raise SpatialFileError(f"{_named(result)} could not be read: {exc}", path=path,
+            raise SpatialFileError(f"{result.label} could not be read: {exc}", path=path,
                                    kind="unreadable", layer=layer) from exc
         if driver == "ESRI Shapefile":
             check_records(path)
         if schema.get("geometry") in (None, "None"):
-            raise SpatialFileError(f"{_named(result)} is a table without geometries.",
+            raise SpatialFileError(f"{result.label} is a table without geometries.",
                                    path=path, kind="no_geometry_column", layer=layer)
         yield collection, fallback, bad_texts
 
@@ -332,7 +240,7 @@ def _source_crs(collection: Any, path: str, driver: str, given: str | int | None
             trouble = "it has no .prj file, so the CRS of its coordinates is unknown"
         elif not trouble:
             trouble = f"{'its .prj' if prj else 'it'} declares no CRS GDAL understands"
-        raise SourceCrsError(f"{_named(result)} is refused: {trouble}. Say which CRS its "
+        raise SourceCrsError(f"{result.label} is refused: {trouble}. Say which CRS its "
                              "coordinates are in (source CRS), or add the CRS to the file.",
                              path=path, kind="missing_crs" if prj is None else "unknown_crs",
                              layer=result.layer)
@@ -363,7 +271,7 @@ def _read_features(collection: Any, result: SpatialFile, fallback: bool,
                                field_name=name, value=shown)
             raw.append((feature, item.geometry))
     except Exception as exc:  # a broken record: GDAL and fiona raise many types
-        raise SpatialFileError(f"{_named(result)}: feature index {index + 1 if raw else 0} "
+        raise SpatialFileError(f"{result.label}: feature index {index + 1 if raw else 0} "
                                f"could not be read: {exc}", path=result.path,
                                kind="unreadable", layer=result.layer) from exc
     return raw
@@ -386,134 +294,3 @@ def _undecodable(result: SpatialFile, feature: SpatialFeature, name: str, value:
     result.problem(feature, "encoding", f"this text cannot be read as {result.encoding} "
                    "(shown with \ufffd for each bad byte).", field_name=name, value=shown)
     return shown
-
-
-def _parts(geometry: Any) -> list:
-    return [geometry.coordinates] if geometry.type == "Polygon" else list(geometry.coordinates)
-
-
-def _ring_problems(geometry: Any) -> list[tuple[str, str]]:
-    """Unclosed, too short or non-finite rings, read from the file's own coordinates."""
-    found = []
-    parts = _parts(geometry)
-    for p, rings in enumerate(parts):
-        for r, ring in enumerate(rings):
-            where = ("the outer ring" if r == 0 else f"hole {r}") + (
-                f" of part {p + 1}" if len(parts) > 1 else "")
-            if not ring:
-                continue  # an empty ring, judged with the whole geometry
-            if not all(math.isfinite(c) for point in ring for c in point):
-                found.append(("bad_coordinates", f"{where} has a coordinate that is not a "
-                                                  "finite number."))
-                continue
-            closed = tuple(ring[0][:2]) == tuple(ring[-1][:2])
-            if not closed:
-                found.append(("non_closed_ring", f"{where} is not closed: it starts at "
-                              f"{_point(ring[0])} and ends at {_point(ring[-1])}."))
-            corners = len({tuple(point[:2]) for point in ring})
-            if corners < 3:
-                found.append(("too_few_points", f"{where} has {corners} distinct corner(s) "
-                              f"({len(ring)} points); a ring needs at least 3."))
-    return found
-
-
-def _point(point: Any) -> str:
-    return f"({point[0]:.10g}, {point[1]:.10g})"
-
-
-def _build_geometries(raw: list[tuple[SpatialFeature, Any]], result: SpatialFile,
-                      expect: tuple[str, ...] | None) -> None:
-    from shapely.geometry import shape
-
-    types = Counter(g.type for _f, g in raw if g is not None)
-    result.geometry_types = dict(types)
-    mix = ", ".join(f"{n} {t}" for t, n in types.most_common())
-    if expect and types and not any(t in expect for t in types):
-        raise SpatialFileError(f"{_named(result)} holds {mix} and no {' or '.join(expect)}.",
-                               path=result.path, kind="wrong_geometry_type", layer=result.layer)
-    for feature, geometry in raw:
-        result.features.append(feature)
-        if geometry is None:
-            result.problem(feature, "no_geometry", "the feature has no geometry (null, or "
-                           "empty).")
-        elif expect and geometry.type not in expect:
-            result.problem(feature, "mixed_geometry_types", f"a {geometry.type} among "
-                           f"{' and '.join(expect)} features (the layer holds {mix}).",
-                           value=geometry.type)
-        elif geometry.type in POLYGONAL and (rings := _ring_problems(geometry)):
-            for kind, reason in rings:
-                result.problem(feature, kind, reason)
-        else:
-            try:
-                built = shape(geometry)
-            except Exception as exc:  # GEOS refuses some coordinates outright
-                result.problem(feature, "invalid_geometry", f"not a usable geometry: {exc}")
-                continue
-            if built.is_empty:
-                result.problem(feature, "empty_geometry", f"the {geometry.type} has no "
-                               "coordinates.")
-            else:
-                feature.geometry = built
-
-
-def _project(result: SpatialFile, crs: Any, target_srid: int) -> None:
-    """Check validity where the file's coordinates are, then reproject all at once."""
-    import numpy
-    import shapely
-    from pyproj import CRS, Transformer
-    from pyproj.exceptions import ProjError
-    from shapely.validation import explain_validity
-
-    built = [f for f in result.features if f.geometry is not None]
-    if not built:
-        return
-    source = shapely.force_2d(numpy.array([f.geometry for f in built], dtype=object))
-    valid = shapely.is_valid(source)
-    for feature, geometry, ok in zip(built, source, valid):
-        if not ok:
-            result.problem(feature, "invalid_geometry", "the geometry is not valid: "
-                           f"{_explained(explain_validity(geometry))}.")
-    west, south, east, north = shapely.total_bounds(source)
-    if crs.is_geographic and (min(west, south) < -180 or east > 180 or max(south, north) > 90
-                              or south < -90):
-        raise SourceCrsError(
-            f"{_named(result)}: its coordinates (x {west:.0f} to {east:.0f}, y {south:.0f} to "
-            f"{north:.0f}) are not longitudes and latitudes, yet the file says "
-            f"{result.source_crs}. Say which CRS they are in (source CRS).",
-            path=result.path, kind="unknown_crs", layer=result.layer)
-    target = CRS.from_epsg(target_srid)
-    projected = source
-    if not crs.equals(target, ignore_axis_order=True):
-        try:
-            transform = Transformer.from_crs(crs, target, always_xy=True).transform
-        except ProjError as exc:
-            raise SourceCrsError(f"{_named(result)}: {result.source_crs} cannot be taken to "
-                                 f"EPSG:{target_srid}: {exc}", path=result.path,
-                                 kind="unknown_crs", layer=result.layer) from exc
-
-        def move(xy: Any) -> Any:
-            return numpy.column_stack(transform(xy[:, 0], xy[:, 1]))
-
-        projected = shapely.transform(source, move)
-    coordinates, owner = shapely.get_coordinates(projected, return_index=True)
-    broken = set(owner[~numpy.isfinite(coordinates).all(axis=1)].tolist())
-    still_valid = shapely.is_valid(projected)
-    for i, feature in enumerate(built):
-        feature.geometry = projected[i]
-        if i in broken:
-            feature.geometry = None
-            result.problem(feature, "reprojection", f"some of its points cannot be taken from "
-                           f"{result.source_crs} to EPSG:{target_srid}.")
-        elif valid[i] and not still_valid[i]:
-            result.problem(feature, "invalid_geometry", "the geometry became invalid when "
-                           f"taken to EPSG:{target_srid}: "
-                           f"{_explained(explain_validity(projected[i]))}.")
-
-
-def _explained(text: str) -> str:
-    """GEOS's "Self-intersection[x y]" as "self-intersection at (x, y)"."""
-    found = re.match(r"^(.*)\[(\S+) (\S+)\]$", text)
-    if not found:
-        return text
-    reason, x, y = found.groups()
-    return f"{reason.lower()} at ({x}, {y}) in the file's coordinates"

@@ -13,7 +13,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
-from ..store.migrations import CLAIM_STATES
+from ..store.schema import CLAIM_STATES
 
 if TYPE_CHECKING:
     from ..settlement_store import SettlementStore

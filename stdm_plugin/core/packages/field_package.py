@@ -34,7 +34,7 @@ from shapely import wkt as shapely_wkt
 from ..safety.personal_data import PersonalDataFilter
 from ..settlement_store import SettlementStore
 from ..store.errors import FieldPackageError, PackageCancelledError
-from ..store.migrations import refresh_audit_triggers
+from ..store.schema import refresh_audit_triggers
 from ..store.store import INFO_TABLE, utc_now
 from ..store.users import require_permission
 from .rows import (

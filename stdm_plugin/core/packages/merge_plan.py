@@ -1,8 +1,9 @@
-"""A merge plan: what merging a returned field package would do, record by record.
+"""A merge plan and its report: what merging a returned field package would do, and did.
 
-``merge.analyse_merge`` makes it and ``conflicts`` adds the conflicts only a
-look at both sides' geometry and people finds; ``apply.apply_merge`` writes
-it. Nothing is written while it is only a plan.
+``merge.analyse_merge`` makes the plan and ``conflicts`` adds the conflicts
+only a look at both sides' geometry and people finds; ``apply.apply_merge``
+writes it and hands back a ``MergeReport``. Nothing is written while it is
+only a plan.
 """
 from __future__ import annotations
 
@@ -101,3 +102,39 @@ class MergePlan:
     @property
     def is_empty(self) -> bool:
         return not self.changes and not self.conflicts
+
+
+@dataclass
+class MergeReport:
+    """What a merge did, per table and per enumerator, and how each conflict was resolved."""
+
+    package_id: str
+    team: str
+    merge_id: str | None = None
+    counts: Counter = field(default_factory=Counter)
+    by_enumerator: Counter = field(default_factory=Counter)
+    resolved: list[tuple[Conflict, str]] = field(default_factory=list)
+    renumbered: dict[str, str] = field(default_factory=dict)
+    unchanged: int = 0
+    already_merged: int = 0
+
+    @property
+    def nothing_changed(self) -> bool:
+        return self.merge_id is None
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The report as rows (for the dialog and the CSV)."""
+        out = [{"section": "change", "table": t, "action": a, "enumerator": "", "count": n,
+                "record": "", "detail": ""} for (t, a), n in sorted(self.counts.items())]
+        out += [{"section": "by enumerator", "table": t, "action": a, "enumerator": e or "",
+                 "count": n, "record": "", "detail": ""}
+                for (e, t, a), n in sorted(self.by_enumerator.items(), key=lambda i: (
+                    str(i[0][0]), i[0][1], i[0][2]))]
+        out += [{"section": "conflict", "table": c.table, "action": choice,
+                 "enumerator": c.enumerator or "", "count": 1, "record": c.label,
+                 "detail": f"{CONFLICT_TITLES[c.kind]} {c.detail}".strip()}
+                for c, choice in self.resolved]
+        out += [{"section": "renumbered", "table": "spatial_unit", "action": "", "enumerator": "",
+                 "count": 1, "record": old, "detail": new}
+                for old, new in sorted(self.renumbered.items())]
+        return out

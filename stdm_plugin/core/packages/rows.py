@@ -15,7 +15,7 @@ import json
 from typing import Any, Iterable, Iterator, Sequence
 
 from ..store.backend import Backend
-from ..store.migrations import PROVENANCE_COLUMNS, VERSIONED_TABLES
+from ..store.schema import PROVENANCE_COLUMNS, VERSIONED_TABLES
 
 #: the tables a team edits, parents before children
 FIELD_TABLES = ("party", "spatial_unit", "social_tenure", "supporting_document")

@@ -30,7 +30,7 @@ from typing import IO, Any
 from ..settlement_store import SettlementStore
 from ..store.backend import Backend
 from ..store.errors import StdmError, StoreError, StoreExistsError
-from ..store.migrations import VERSIONED_TABLES
+from ..store.schema import VERSIONED_TABLES
 from ..store.store import INFO_TABLE, PLUGIN_VERSION, utc_now
 
 FORMAT = "stdm-store-backup"

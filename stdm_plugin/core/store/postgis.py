@@ -272,11 +272,7 @@ class PostGISBackend(Backend):
                      "social_tenure FOR EACH ROW EXECUTE FUNCTION stdm_social_tenure_rules()")
 
     def create_register_rules(self) -> None:
-        from .migrations import (
-            APPEND_ONLY_TABLES,
-            CERTIFICATE_FROZEN_COLUMNS,
-            CLAIM_LOCKED_COLUMNS,
-        )
+        from .schema import APPEND_ONLY_TABLES, CERTIFICATE_FROZEN_COLUMNS, CLAIM_LOCKED_COLUMNS
 
         self.create_append_only_rules(APPEND_ONLY_TABLES)
         frozen = " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Callable, Iterator
 
 from .errors import StoreError
-from .migrations import VERSIONED_TABLES
+from .schema import VERSIONED_TABLES
 from .store import INFO_TABLE, Store
 
 # parents before children, so references resolve as rows arrive

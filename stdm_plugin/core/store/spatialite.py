@@ -231,11 +231,7 @@ class SpatiaLiteBackend(Backend):
                 END""")
 
     def create_register_rules(self) -> None:
-        from .migrations import (
-            APPEND_ONLY_TABLES,
-            CERTIFICATE_FROZEN_COLUMNS,
-            CLAIM_LOCKED_COLUMNS,
-        )
+        from .schema import APPEND_ONLY_TABLES, CERTIFICATE_FROZEN_COLUMNS, CLAIM_LOCKED_COLUMNS
 
         con = self._con
         self.create_append_only_rules(APPEND_ONLY_TABLES)

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 from .errors import PermissionDeniedError, ValidationError
-from .migrations import ROLES
 from .model import Record
 from .records import RecordRepository, require
+from .schema import ROLES
 
 if TYPE_CHECKING:
     from .store import Store

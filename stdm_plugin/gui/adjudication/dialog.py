@@ -31,7 +31,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ...core.adjudication import adjudication as adj
 from ...core.store.errors import PermissionDeniedError, StdmError
-from ...core.store.migrations import CLAIM_STATES
+from ...core.store.schema import CLAIM_STATES
 from ...core.store.users import PERMISSIONS, allowed, resume_session, sign_out
 from ...qgis.adjudication.display_list import share_text, write_display_list
 from ...qgis.i18n import tr

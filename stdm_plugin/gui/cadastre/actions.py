@@ -18,7 +18,8 @@ from qgis.core import QgsApplication, QgsProject
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QMessageBox
 
-from ...core.cadastre.cadastre import import_structures, reconcile
+from ...core.cadastre.reconcile import reconcile
+from ...core.cadastre.structures import import_structures
 from ...core.exchange.export import export_changes, export_store
 from ...core.store.errors import StdmError
 from ...core.store.store import default_actor

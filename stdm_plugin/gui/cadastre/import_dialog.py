@@ -39,15 +39,15 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ...core.cadastre.cadastre import (
+from ...core.cadastre.reconcile import CADASTRAL, Reconciliation
+from ...core.cadastre.spatial_features import WARNING
+from ...core.cadastre.spatial_files import list_layers
+from ...core.cadastre.structures import (
     ALL_OR_NOTHING,
-    CADASTRAL,
     VALID_ONLY,
-    Reconciliation,
     StructureImportReport,
     write_problems_csv,
 )
-from ...core.cadastre.spatial_files import WARNING, list_layers
 from ...core.store.errors import SpatialFileError
 from ...qgis.cadastre.geometry_task import STATUS_TEXT, status_names
 from ...qgis.i18n import tr

@@ -24,8 +24,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ...core.packages.apply import MergeReport
-from ...core.packages.merge_plan import MergePlan
+from ...core.packages.merge_plan import MergePlan, MergeReport
 from ...qgis.i18n import tr
 from ...qgis.packages.merge_view import (
     choice_name,

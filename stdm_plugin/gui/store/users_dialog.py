@@ -30,7 +30,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ...core.store.errors import StdmError
-from ...core.store.migrations import ROLES
+from ...core.store.schema import ROLES
 from ...qgis.i18n import tr
 from .sign_in_dialog import PROBLEM_STYLE, password_field, role_label, user_label
 

@@ -28,17 +28,9 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ...core.cadastre.cadastre import (
-    CADASTRAL,
-    ENUMERATED,
-    MODES,
-    PARCEL_COLUMNS,
-    STATUSES,
-    import_structures,
-    reconcile,
-    write_problems_csv,
-)
-from ...core.cadastre.spatial_files import ERROR
+from ...core.cadastre.reconcile import CADASTRAL, ENUMERATED, PARCEL_COLUMNS, STATUSES, reconcile
+from ...core.cadastre.spatial_features import ERROR
+from ...core.cadastre.structures import MODES, import_structures, write_problems_csv
 from ..i18n import tr
 from ..store.processing import (
     SPATIAL_FILE_FILTER,

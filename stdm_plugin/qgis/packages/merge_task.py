@@ -24,9 +24,9 @@ from typing import Any, Callable, Optional
 
 from qgis.core import QgsTask
 
-from ...core.packages.apply import MergeReport, apply_merge
+from ...core.packages.apply import apply_merge
 from ...core.packages.merge import analyse_merge
-from ...core.packages.merge_plan import MergePlan
+from ...core.packages.merge_plan import MergePlan, MergeReport
 from ...core.settlement_store import SettlementStore
 from ...core.store.errors import (
     PackageCancelledError,

@@ -16,7 +16,6 @@ from typing import Any, Iterable, Optional
 
 import shapely
 
-from ...core.packages.apply import MergeReport
 from ...core.packages.field_package import FieldPackage
 from ...core.packages.merge_plan import (
     ADDED,
@@ -30,6 +29,7 @@ from ...core.packages.merge_plan import (
     OVERLAPPING_PARCELS,
     Conflict,
     MergePlan,
+    MergeReport,
 )
 from ...core.packages.rows import BOOKKEEPING, FIELD_TABLES, Row, geometry_columns
 from ...core.store.report_csv import write_report_csv

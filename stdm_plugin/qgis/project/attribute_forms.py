@@ -20,7 +20,7 @@ from qgis.core import (
 )
 
 from ...core.store.lookups import LOOKUP_FIELDS
-from ...core.store.migrations import PROVENANCE_COLUMNS
+from ...core.store.schema import PROVENANCE_COLUMNS
 from ..i18n import tr
 
 #: read-only in every form, on its "Record" tab; the provenance columns are written by
