@@ -53,6 +53,9 @@ FORMS_FOLDER = "forms"
 PACKAGE_KEY = "field_package_id"
 #: party documents (ID scans, signed forms) travel only when personal data is included
 PERSONAL_DOCUMENT_FIELDS = ("party_id", "social_tenure_id")
+#: what the records of a package may point at besides each other, settlements and code
+#: lists: copied as they are, never compared or merged back
+REFERENCED_TABLES = ("public_display", "submission")
 METRES_PER_DEGREE = 111_320.0
 
 Progress = Callable[[float, str], None]
@@ -289,10 +292,13 @@ def _write_package_store(store: SettlementStore, manifest: FieldPackage,
             db = target.db
             # the copy is the package's starting point, not an edit: no history entries
             for table in ("lookup", "lookup_label", "settlement", "field_package",
-                          *FIELD_TABLES):
+                          *REFERENCED_TABLES, *FIELD_TABLES):
                 db.execute(f"DROP TRIGGER IF EXISTS audit_{table}_insert")
+            # references are checked once everything is in, naming any record left dangling
+            db.execute("PRAGMA defer_foreign_keys = ON")
             _copy_code_lists(store, target)
             _copy_all(store, target, "settlement")
+            _copy_referenced(store, target, ids)
             total = sum(len(v) for v in ids.values()) or 1
             done = 0
             for table in FIELD_TABLES:
@@ -309,15 +315,47 @@ def _write_package_store(store: SettlementStore, manifest: FieldPackage,
             db.executemany("INSERT INTO field_package_base (package_id, table_name, record_id, "
                            "store_hash, package_hash, package_values) VALUES (?, ?, ?, ?, ?, ?)",
                            base)
-            dangling = db.query("PRAGMA foreign_key_check")
-            if dangling:
-                raise FieldPackageError(
-                    f"The package would hold {len(dangling)} records pointing at records "
-                    f"left out of it (first: {dangling[0]}); nothing was written.", kind="rule")
+            _check_references(target)
         _copy_document_files(store, target, ids["supporting_document"], manifest)
     finally:
         target.close()
     return base
+
+
+def _copy_referenced(store: SettlementStore, target: SettlementStore,
+                     ids: dict[str, list[str]]) -> None:
+    """The records the package's records point at outside the tables a team edits (the
+    public display a claim was shown in, the submission a record came from), as they are."""
+    wanted: dict[str, set[str]] = {}
+    for table in FIELD_TABLES:
+        links = [(r["from"], r["table"]) for r in target.db.query(
+            f"PRAGMA foreign_key_list({table})") if r["table"] in REFERENCED_TABLES]
+        if not links:
+            continue
+        rows = read_rows(store.db, table, [c for c, _parent in links], ids[table])
+        for column, parent in links:
+            wanted.setdefault(parent, set()).update(
+                r[column] for r in rows.values() if r[column])
+    for parent, parent_ids in sorted(wanted.items()):
+        columns = target.db.columns(parent)
+        rows = read_rows(store.db, parent, columns, sorted(parent_ids))
+        insert_rows(target, parent, columns, list(rows.values()))
+
+
+def _check_references(target: SettlementStore) -> None:
+    """Refuse a package whose records point at records it does not hold, naming the first."""
+    dangling = target.db.query("PRAGMA foreign_key_check")
+    if not dangling:
+        return
+    first = dangling[0]
+    link = target.db.query(f"PRAGMA foreign_key_list({first['table']})")
+    column = next((r["from"] for r in link if r["id"] == first["fkid"]), "?")
+    row = target.db.query_one(f"SELECT id, {column} AS ref FROM {first['table']} "
+                              "WHERE rowid = ?", (first["rowid"],)) or {}
+    raise FieldPackageError(
+        f"The package would hold {len(dangling)} record(s) pointing at records left out of "
+        f"it; the first: {first['table']} {row.get('id', first['rowid'])} points at "
+        f"{first['parent']} {row.get('ref')} ({column}). Nothing was written.", kind="rule")
 
 
 def _copy_code_lists(store: SettlementStore, target: SettlementStore) -> None:
