@@ -8,10 +8,12 @@ test that shows it.
 """
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import shutil
 
 import pytest
+from package_samples import field_edit
 
 from stdm_plugin.core import SettlementStore
 from stdm_plugin.core.demo.adjudication import adjudicate_blocks, sign_in_as
@@ -101,3 +103,219 @@ def test_a_cut_that_would_leave_a_reference_dangling_names_the_record(demo_templ
     assert "Nothing was written" in text
     assert not (tmp_path / "b1a").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("b1a")]
+
+
+# --- helpers for the merge attacks ----------------------------------------------------------
+def register_state(store) -> dict:
+    """What an attack must leave as it was: every claim's legal fields, the registers."""
+    claims = {r["id"]: (r["adjudication_state"], r["party_id"], r["public_display_id"],
+                        r["end_lifespan_version"])
+              for r in store.db.query("SELECT * FROM social_tenure")}
+    tables = ("party", "spatial_unit", "social_tenure", "supporting_document", "audit_log",
+              "adjudication_event", "certificate", "certificate_event", "package_merge")
+    return {"claims": claims, **{t: store.db.scalar(f"SELECT count(*) FROM {t}") for t in tables},
+            "certificates": [tuple(r.values()) for r in store.db.query(
+                "SELECT id, status, print_count, revoked_reason FROM certificate ORDER BY id")]}
+
+
+def claims_of_block(store, block: str, state: str) -> list[dict]:
+    return store.db.query(
+        "SELECT t.* FROM social_tenure t JOIN spatial_unit u ON u.id = t.spatial_unit_id "
+        "WHERE u.block = ? AND t.adjudication_state = ? AND t.end_lifespan_version IS NULL "
+        "ORDER BY t.id", (block, state))
+
+
+@contextlib.contextmanager
+def hostile_edit(folder):
+    """The package's database edited by someone who first drops its rules (it is their file)."""
+    with field_edit(folder) as con:
+        for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                   "AND name NOT LIKE 'audit_%'").fetchall():
+            con.execute(f'DROP TRIGGER "{name}"')
+        con.execute("PRAGMA foreign_keys = OFF")
+        yield con
+
+
+def cut_block(store, tmp_path, block: str) -> pathlib.Path:
+    sign_in_as(store, "supervisor")
+    folder = tmp_path / f"package-{block}"
+    cut_package(store, folder, PackageRequest(team="Equipe A", blocks=[block],
+                                              enumerators=["moussa"]))
+    return folder
+
+
+def refused_merge(store, folder, kind: str, **options) -> str:
+    before = register_state(store)
+    with pytest.raises(FieldPackageError) as refused:
+        merge_package(store, str(folder), **options)
+    assert refused.value.kind == kind, refused.value
+    assert "Nothing was merged" in str(refused.value)
+    assert register_state(store) == before
+    return str(refused.value)
+
+
+@pytest.fixture
+def issued(demo, tmp_path):
+    """A certificate issued for the first approved parcel of block B2A."""
+    from certificate_samples import render_to
+
+    from stdm_plugin.core.certificates.batch import approved_parcels
+    from stdm_plugin.core.certificates.certificates import issue_certificate
+
+    sign_in_as(demo, "land_officer")
+    parcel = approved_parcels(demo, block="B2A")[0]
+    certificate = issue_certificate(demo, parcel, render_to, str(tmp_path / "pdf"),
+                                    today="2026-10-20")
+    claims = demo.db.query("SELECT * FROM social_tenure WHERE spatial_unit_id = ? "
+                           "AND end_lifespan_version IS NULL", (parcel,))
+    assert claims and all(c["adjudication_state"] == "issued" for c in claims)
+    return certificate, claims[0]
+
+
+# --- 2. a merge approves claims ---------------------------------------------------------------
+def test_a_package_that_approves_a_claim_is_refused(demo, tmp_path):
+    folder = cut_block(demo, tmp_path, "B5A")
+    claim = claims_of_block(demo, "B5A", "enumerated")[0]
+    with hostile_edit(folder) as con:
+        con.execute("UPDATE social_tenure SET adjudication_state = 'approved', "
+                    "updated_by = 'moussa' WHERE id = ?", (claim["id"],))
+    text = refused_merge(demo, folder, "protected", policy="theirs")
+    assert "adjudication_state" in text and claim["id"] in text and "'approved'" in text
+
+
+def test_a_claim_added_in_the_field_as_approved_is_refused(demo, tmp_path):
+    folder = cut_block(demo, tmp_path, "B5A")
+    claim = claims_of_block(demo, "B5A", "enumerated")[0]
+    with hostile_edit(folder) as con:
+        con.execute("UPDATE social_tenure SET share_numerator = 1, share_denominator = 2 "
+                    "WHERE id = ?", (claim["id"],))
+        con.execute("INSERT INTO social_tenure (id, party_id, spatial_unit_id, tenure_type, "
+                    "share_numerator, share_denominator, adjudication_state, created_by, "
+                    "updated_by) VALUES ('forged-claim', ?, ?, 'owner', 1, 2, 'approved', "
+                    "'moussa', 'moussa')", (claim["party_id"], claim["spatial_unit_id"]))
+    assert "forged-claim" in refused_merge(demo, folder, "protected")
+
+
+def test_the_merge_never_writes_a_claims_adjudication_even_unchecked(demo, tmp_path,
+                                                                      monkeypatch):
+    """Defence in depth: with the refusal switched off, the writes still skip what a package
+    may not decide, and a claim new to the store starts unadjudicated."""
+    from stdm_plugin.core.packages import merge
+
+    monkeypatch.setattr(merge, "_refuse_protected", lambda plan: None)
+    folder = cut_block(demo, tmp_path, "B5A")
+    claim = claims_of_block(demo, "B5A", "enumerated")[0]
+    with hostile_edit(folder) as con:
+        con.execute("UPDATE social_tenure SET adjudication_state = 'approved', remarks = 'seen' "
+                    "WHERE id = ?", (claim["id"],))
+    events = demo.db.scalar("SELECT count(*) FROM adjudication_event")
+    merge_package(demo, str(folder))
+    after = demo.db.query_one("SELECT * FROM social_tenure WHERE id = ?", (claim["id"],))
+    assert (after["adjudication_state"], after["remarks"]) == ("enumerated", "seen")
+    assert demo.db.scalar("SELECT count(*) FROM adjudication_event") == events
+
+
+# --- 3. a merge rewrites an issued claim ------------------------------------------------------
+def test_a_package_that_reopens_an_issued_claim_and_replaces_its_holder_is_refused(
+        demo, issued, tmp_path):
+    _certificate, claim = issued
+    folder = cut_block(demo, tmp_path, "B2A")
+    other = demo.db.scalar("SELECT id FROM party WHERE party_type = 'person' AND id <> ? "
+                           "ORDER BY id LIMIT 1", (claim["party_id"],))
+    with hostile_edit(folder) as con:
+        con.execute("UPDATE social_tenure SET adjudication_state = 'enumerated', party_id = ?, "
+                    "updated_by = 'admin' WHERE id = ?", (other, claim["id"]))
+    refused_merge(demo, folder, "protected", policy="theirs")
+
+
+def test_a_package_that_replaces_an_issued_claims_holder_is_refused_by_the_database(
+        demo, issued, tmp_path):
+    _certificate, claim = issued
+    folder = cut_block(demo, tmp_path, "B2A")
+    other = demo.db.scalar("SELECT id FROM party WHERE party_type = 'person' AND id <> ? "
+                           "ORDER BY id LIMIT 1", (claim["party_id"],))
+    with hostile_edit(folder) as con:
+        con.execute("UPDATE social_tenure SET party_id = ? WHERE id = ?", (other, claim["id"]))
+    text = refused_merge(demo, folder, "rule", policy="theirs")
+    assert "valid certificate covers this claim" in text
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE social_tenure SET adjudication_state = 'enumerated', party_id = :other WHERE id = :id",
+    "UPDATE social_tenure SET party_id = :other WHERE id = :id",
+    "UPDATE social_tenure SET adjudication_state = 'enumerated' WHERE id = :id",
+    "UPDATE social_tenure SET public_display_id = NULL WHERE id = :id",
+], ids=["state_and_holder", "holder", "state_without_event", "display"])
+def test_raw_edits_of_an_issued_claim_are_refused_by_the_database(demo, issued, sql):
+    from stdm_plugin.core.store.errors import ClaimLockedError
+
+    _certificate, claim = issued
+    other = demo.db.scalar("SELECT id FROM party WHERE party_type = 'person' AND id <> ? "
+                           "ORDER BY id LIMIT 1", (claim["party_id"],))
+    names = {"other": other, "id": claim["id"]}
+    statement = sql.replace(":other", "?").replace(":id", "?")
+    values = [names[n] for n in ("other", "id") if f":{n}" in sql]
+    before = register_state(demo)
+    with pytest.raises(ClaimLockedError):
+        with demo.transaction():
+            demo.db.execute(statement, values)
+    assert register_state(demo) == before
+
+
+def test_a_raw_edit_cannot_approve_a_claim_without_its_event(demo):
+    from stdm_plugin.core.store.errors import ClaimLockedError
+
+    claim = claims_of_block(demo, "B5A", "enumerated")[0]
+    with pytest.raises(ClaimLockedError, match="adjudication"):
+        with demo.transaction():
+            demo.db.execute("UPDATE social_tenure SET adjudication_state = 'approved' "
+                            "WHERE id = ?", (claim["id"],))
+
+
+# --- 4. a package decides who did it (the merge's part) ---------------------------------------
+def test_merged_records_are_written_by_the_person_who_merges(demo, tmp_path):
+    folder = cut_block(demo, tmp_path, "B5A")
+    claim = claims_of_block(demo, "B5A", "enumerated")[0]
+    with field_edit(folder) as con:
+        con.execute("UPDATE social_tenure SET remarks = 'checked', created_by = 'admin', "
+                    "updated_by = 'admin' WHERE id = ?", (claim["id"],))
+    merge_package(demo, str(folder))
+    row = demo.db.query_one("SELECT * FROM social_tenure WHERE id = ?", (claim["id"],))
+    assert (row["remarks"], row["updated_by"], row["created_by"]) == (
+        "checked", "supervisor", claim["created_by"])
+    assert row["prov_enumerator"] == "admin" and row["prov_team"] == "Equipe A"
+    logged = demo.db.query_one("SELECT changed_by FROM audit_log WHERE record_id = ? "
+                               "ORDER BY id DESC LIMIT 1", (claim["id"],))
+    assert logged["changed_by"] == "supervisor"
+
+
+# --- 5. a raw edit revokes a certificate ------------------------------------------------------
+@pytest.mark.parametrize("sql", [
+    "UPDATE certificate SET status = 'revoked' WHERE id = ?",
+    "UPDATE certificate SET status = 'revoked', revoked_reason = 'forged' WHERE id = ?",
+    "UPDATE certificate SET print_count = print_count + 1 WHERE id = ?",
+    "UPDATE certificate SET pdf_sha256 = 'x' WHERE id = ?",
+    "UPDATE certificate SET superseded_by = id WHERE id = ?",
+    "UPDATE certificate SET end_lifespan_version = '2026-01-01' WHERE id = ?",
+], ids=["status", "status_and_reason", "print_count", "pdf", "superseded_by", "lifespan"])
+def test_raw_edits_of_the_certificate_register_are_refused(demo, issued, sql):
+    from stdm_plugin.core.store.errors import ValidationError
+
+    certificate, _claim = issued
+    before = register_state(demo)
+    with pytest.raises(ValidationError, match="reprint, revoke or supersede"):
+        with demo.transaction():
+            demo.db.execute(sql, (certificate.certificate_id,))
+    assert register_state(demo) == before
+
+
+def test_revoke_and_reprint_still_work_through_their_acts(demo, issued, tmp_path):
+    from certificate_samples import render_to
+
+    from stdm_plugin.core.certificates.certificates import find_certificate, reprint, revoke
+
+    certificate, _claim = issued
+    reprint(demo, certificate.number, render_to, str(tmp_path / "again"))
+    assert find_certificate(demo, certificate.number).print_count == 2
+    revoke(demo, certificate.number, "boundary drawn wrong")
+    assert find_certificate(demo, certificate.number).status == "revoked"

@@ -534,9 +534,13 @@ def test_split_refusals_keep_the_tool(plugin, qgis_iface, qgis_canvas, site, mon
     assert plugin.split_along(first.id, shapely.LineString([(X0 + 5, Y0 + 5),
                                                             (X0 + 8, Y0 + 8)])) == []
     assert any("does not cross KOU-P00001" in m for m in messages(qgis_iface, Qgis.Critical))
-    con = sqlite3.connect(site.path)  # a claim taken into adjudication meanwhile
-    con.execute("UPDATE social_tenure SET adjudication_state = 'verified' "
-                "WHERE spatial_unit_id = ? AND tenure_type = 'co_owner'", (first.id,))
+    con = sqlite3.connect(site.path)  # a claim taken into adjudication meanwhile, as the
+    where = "spatial_unit_id = ? AND tenure_type = 'co_owner'"  # plugin does: event first
+    con.execute("INSERT INTO adjudication_event (social_tenure_id, from_state, to_state, "
+                f"changed_by, role) SELECT id, 'enumerated', 'verified', 'sup', 'supervisor' "
+                f"FROM social_tenure WHERE {where}", (first.id,))
+    con.execute(f"UPDATE social_tenure SET adjudication_state = 'verified' WHERE {where}",
+                (first.id,))
     con.commit()
     con.close()
     line = shapely.LineString([(X0 + 10, Y0 - 3), (X0 + 10, Y0 + 23)])

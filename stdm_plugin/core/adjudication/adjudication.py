@@ -94,15 +94,16 @@ def move_claims(store: "Store", claims: Sequence[SocialTenure], to_state: str, *
 
     now = utc_now()
     for claim in claims:
+        # the event first: the database lets a state move only behind its event (schema 8)
+        store.db.execute(
+            "INSERT INTO adjudication_event (social_tenure_id, from_state, to_state, "
+            "changed_at, changed_by, role, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (claim.id, claim.adjudication_state, to_state, now, store.actor, role, note))
         store.db.execute(
             "UPDATE social_tenure SET adjudication_state = ?, public_display_id = ?, "
             "updated_at = ?, updated_by = ?, row_version = row_version + 1 WHERE id = ?",
             (to_state, display_id if to_state == "public_display" else claim.public_display_id
              if to_state != "enumerated" else None, now, store.actor, claim.id))
-        store.db.execute(
-            "INSERT INTO adjudication_event (social_tenure_id, from_state, to_state, "
-            "changed_at, changed_by, role, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (claim.id, claim.adjudication_state, to_state, now, store.actor, role, note))
         claim.adjudication_state = to_state
 
 

@@ -190,9 +190,10 @@ def reprint(store: "Store", number: str, render: Render,
             sheet = certificate_sheet(store, cert.content, cert.qr_payload, work,
                                       extra={"print_number": count})
             pdf_sha256 = output.render(render, sheet)
+            # each act's event first: the database checks the register against it (schema 8)
+            _event(store, cert.id, "reprinted", pdf_sha256=pdf_sha256)  # type: ignore[arg-type]
             store.certificates.update(cert.id, expected_version=cert.row_version,  # type: ignore[arg-type]
                                       print_count=count)
-            _event(store, cert.id, "reprinted", pdf_sha256=pdf_sha256)  # type: ignore[arg-type]
         path = output.publish(f"{sheet.file_stem}-print{count}.pdf")
     except BaseException:
         output.discard()
@@ -208,10 +209,10 @@ def revoke(store: "Store", number: str, reason: str) -> Certificate:
     with store.transaction():
         cert = _locked(store, number)
         _refuse_unless_valid(cert, "revoke")
+        _event(store, cert.id, "revoked", reason=reason)  # type: ignore[arg-type]
         revoked = store.certificates.update(
             cert.id, expected_version=cert.row_version,  # type: ignore[arg-type]
             status="revoked", revoked_reason=reason)
-        _event(store, cert.id, "revoked", reason=reason)  # type: ignore[arg-type]
     return revoked  # type: ignore[return-value]
 
 
@@ -307,9 +308,9 @@ def _issue(store: "Store", user: "User", key: OfficeKey, parcel_id: str,
 
 def _mark_superseded(store: "Store", old: Certificate, new_id: str,
                      reason: str) -> None:
+    _event(store, old.id, "superseded", reason=reason, other=new_id)  # type: ignore[arg-type]
     store.certificates.update(old.id, expected_version=old.row_version,  # type: ignore[arg-type]
                               status="superseded", superseded_by=new_id)
-    _event(store, old.id, "superseded", reason=reason, other=new_id)  # type: ignore[arg-type]
 
 
 # --- small pieces ----------------------------------------------------------------------------

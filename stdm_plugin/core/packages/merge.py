@@ -40,6 +40,7 @@ from .merge_plan import (
 )
 from .rows import (
     FIELD_TABLES,
+    PROTECTED_COLUMNS,
     Row,
     compared_columns,
     fingerprint,
@@ -69,6 +70,7 @@ def analyse_merge(store: SettlementStore, folder: str | os.PathLike, *,
             "SELECT merge_count FROM field_package WHERE id = ?", (manifest.id,)) or 0)
         for table in FIELD_TABLES:
             _compare_table(store, package, table, plan)
+        _refuse_protected(plan)
     except sqlite3.DatabaseError as exc:
         raise FieldPackageError(f"{manifest.store_file} is damaged and cannot be read ({exc}); "
                                 "nothing was merged. Ask the team for the package again.",
@@ -78,6 +80,45 @@ def analyse_merge(store: SettlementStore, folder: str | os.PathLike, *,
     plan.conflicts += find_overlaps(store, plan, overlap_tolerance_m2)
     plan.conflicts += find_duplicate_persons(store, plan, name_similarity)
     return plan
+
+
+#: why a package may not set a protected column
+PROTECTED_BECAUSE = {
+    "adjudication_state": "a claim's adjudication changes only through the office's "
+                          "adjudication and certificate actions, never through a package",
+    "public_display_id": "a claim is put on public display only by the office's adjudication "
+                         "actions, never through a package",
+    "submission_id": "only an import of submissions says which submission brought a record",
+}
+
+
+def _refuse_protected(plan: MergePlan) -> None:
+    """Refuse a package that decides what only the office's own actions may decide."""
+    for change in plan.changes:
+        protected = PROTECTED_COLUMNS.get(change.table, {})
+        if change.action == ADDED and change.row is not None:
+            wrong = [c for c, start in protected.items() if change.row.get(c) != start]
+        elif change.action == CHANGED:
+            wrong = [c for c in change.columns if c in protected]
+        else:
+            continue
+        if wrong:
+            _protected(plan, change.table, change.row or {}, wrong[0])
+    for conflict in plan.conflicts:
+        protected = PROTECTED_COLUMNS.get(conflict.table, {})
+        package_row, store_row = conflict.package_row or {}, conflict.store_row or {}
+        wrong = [c for c in conflict.columns
+                 if c in protected and package_row.get(c) != store_row.get(c)]
+        if conflict.package_row is not None and wrong:
+            _protected(plan, conflict.table, package_row, wrong[0])
+
+
+def _protected(plan: MergePlan, table: str, row: Row, column: str) -> None:
+    name = row.get("code") or row.get("id") or "a record"
+    raise FieldPackageError(
+        f"The package {plan.package.folder} sets {column} of {table} {name} to "
+        f"{row.get(column)!r}: {PROTECTED_BECAUSE[column]}. Nothing was merged.",
+        kind="protected", path=plan.package.folder)
 
 
 def _nothing_merged(error: FieldPackageError) -> FieldPackageError:

@@ -29,7 +29,9 @@ from .merge_plan import (
     MergeReport,
 )
 from .rows import (
+    BOOKKEEPING,
     FIELD_TABLES,
+    PROTECTED_COLUMNS,
     Row,
     compared_columns,
     fingerprint,
@@ -69,6 +71,10 @@ class PlanWriter:
         self.replaced: list[tuple[str, str, str]] = []
         self.dropped: set[str] = set()
         self._column_cache: dict[str, list[str]] = {}
+        #: the team and device as the store registered them at the cut, not as the
+        #: package's own manifest (which the field could edit) says
+        self.registered = self.db.query_one(
+            "SELECT team, device FROM field_package WHERE id = ?", (plan.package.id,)) or {}
 
     # --- gathering ---------------------------------------------------------
     def prepare(self, chosen: dict[str, str]) -> None:
@@ -160,11 +166,11 @@ class PlanWriter:
                             f"updated_by = ? WHERE {column} = ? AND end_lifespan_version IS NULL",
                             (new, self.now, self.store.actor, old))
         order = {t: i for i, t in enumerate(reversed(FIELD_TABLES))}
-        for table, record_id, who in sorted(self.retires, key=lambda r: order[r[0]]):
+        for table, record_id, _who in sorted(self.retires, key=lambda r: order[r[0]]):
             self._guard(table, {"id": record_id}, self.db.execute,
                         f"UPDATE {table} SET end_lifespan_version = ?, updated_at = ?, "
                         "updated_by = ? WHERE id = ? AND end_lifespan_version IS NULL",
-                        (self.now, self.now, who or self.store.actor, record_id))
+                        (self.now, self.now, self.store.actor, record_id))
 
     def _guard(self, table: str, row: Row | None, write: Callable[..., Any], *args: Any) -> None:
         """Run one write; a database rule it breaks is refused with the record named."""
@@ -195,13 +201,22 @@ class PlanWriter:
     def _provenance(self, row: Row, who: str | None) -> dict[str, Any]:
         manifest = self.plan.package
         return dict(zip(PROVENANCE_COLUMNS, (
-            manifest.team, manifest.device, who, manifest.id,
+            self.registered.get("team", manifest.team),
+            self.registered.get("device", manifest.device), who, manifest.id,
             row.get("updated_at") or row.get("created_at") or self.now)))
 
     def _insert(self, table: str, row: Row, who: str | None) -> None:
-        """One row at a time, so that a rule it breaks names it."""
-        insert_rows(self.store, table, self._columns(table),
-                    [{**row, **self._provenance(row, who), "end_lifespan_version": None}])
+        """One row at a time, so that a rule it breaks names it.
+
+        A record new to the store starts its life now, written by the person who
+        merges (the enumerator is its provenance), and as a record added in the field
+        does: a claim unadjudicated, nothing brought by an import.
+        """
+        insert_rows(self.store, table, self._columns(table), [{
+            **row, **PROTECTED_COLUMNS.get(table, {}), **self._provenance(row, who),
+            "created_at": self.now, "created_by": self.store.actor, "updated_at": self.now,
+            "updated_by": self.store.actor, "begin_lifespan_version": self.now,
+            "end_lifespan_version": None, "row_version": 1}])
 
     def _columns(self, table: str) -> list[str]:
         if table not in self._column_cache:
@@ -212,10 +227,11 @@ class PlanWriter:
                 who: str | None) -> None:
         row = self._pointed(row)
         geometry = geometry_columns(table)
-        values = {c: row.get(c) for c in columns if c != "id"}
+        protected = PROTECTED_COLUMNS.get(table, {})
+        values = {c: row.get(c) for c in columns if c != "id" and c not in protected
+                  and c not in BOOKKEEPING}
         values.update(self._provenance(row, who))
-        values.update(updated_at=row.get("updated_at") or self.now,
-                      updated_by=who or row.get("updated_by") or self.store.actor,
+        values.update(updated_at=self.now, updated_by=self.store.actor,
                       end_lifespan_version=None)
         sets = ", ".join(
             f"{c} = {self.db.geometry_param(self.store.srid, multi=(c == 'boundary'))}"

@@ -23,6 +23,17 @@ FIELD_TABLES = ("party", "spatial_unit", "social_tenure", "supporting_document")
 BOOKKEEPING = frozenset({"created_at", "created_by", "updated_at", "updated_by",
                          "begin_lifespan_version", "end_lifespan_version", "row_version",
                          "content", *PROVENANCE_COLUMNS})
+#: what a package never decides, with the value a record added in the field starts with:
+#: a claim's adjudication (its state, the display it was shown in) changes only through the
+#: adjudication and certificate actions, and only an import says which submission brought
+#: a record. Who and when (BOOKKEEPING) come from the merge itself.
+PROTECTED_COLUMNS: dict[str, dict[str, Any]] = {
+    "party": {"submission_id": None},
+    "spatial_unit": {"submission_id": None},
+    "social_tenure": {"adjudication_state": "enumerated", "public_display_id": None,
+                      "submission_id": None},
+    "supporting_document": {"submission_id": None},
+}
 #: how many ids go into one IN (...) query
 BATCH = 2000
 

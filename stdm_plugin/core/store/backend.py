@@ -35,6 +35,13 @@ RULE_MESSAGES = {
                           "cannot be changed; revoke or supersede it instead.",
     "key_kept": "An office signing key cannot be deleted or changed, only retired, so that "
                 "the certificates it signed can still be checked.",
+    "state_without_event": "A claim's adjudication (its state, its public display) changes "
+                           "only through the adjudication and certificate actions, each "
+                           "with its event.",
+    "claim_certified": "A valid certificate covers this claim: it cannot change until the "
+                       "certificate is revoked.",
+    "certificate_act": "A certificate's status and prints change only through reprint, revoke "
+                       "or supersede, each with its event; how it was printed never changes.",
 }
 
 
@@ -51,9 +58,9 @@ def rule_error(text: str) -> Exception | None:
         return MissingReferenceError(f"{detail} ({field})", table="social_tenure", field=field)
     if code == "append_only":
         return ValidationError(detail, table="audit_log")
-    if code in ("register_append_only", "certificate_frozen", "key_kept"):
+    if code in ("register_append_only", "certificate_frozen", "key_kept", "certificate_act"):
         return ValidationError(detail, table=field)
-    if code == "claim_locked":
+    if code in ("claim_locked", "claim_certified", "state_without_event"):
         return ClaimLockedError(detail, table="social_tenure", field=field)
     return ValidationError(detail)
 
@@ -161,6 +168,12 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def create_register_rules(self) -> None:
         """Rules of the adjudication and certificate registers (schema 5)."""
+
+    @abc.abstractmethod
+    def create_guard_rules(self) -> None:
+        """Legal states change only through the plugin's acts (schema 8): a claim's state
+        with its adjudication event, a certificate's status and prints with its event, and a
+        claim a valid certificate covers not at all."""
 
     @abc.abstractmethod
     def create_append_only_rules(self, tables: Sequence[str]) -> None:

@@ -227,7 +227,8 @@ class FieldPackageError(StdmError):
     ``kind`` says why, for the GUI and tests: ``area``, ``target_exists``,
     ``not_a_package``, ``corrupt``, ``other_store``, ``unknown_base``,
     ``older_schema``, ``newer_schema``, ``unresolved``, ``conflict_choice``,
-    ``rule``, ``document``, ``stale``.
+    ``rule``, ``document``, ``stale``, ``protected`` (a package setting what only the
+    office's own actions may set).
     """
 
     def __init__(self, message: str, *, kind: str, path: str | None = None) -> None:

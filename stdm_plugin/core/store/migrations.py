@@ -14,6 +14,7 @@ from .migrations_workflows import (
     v5_adjudication_and_certificates,
     v6_parcel_lineage,
     v7_field_packages,
+    v8_register_guards,
 )
 from .schema import (
     SUBMISSION_TABLES,
@@ -194,6 +195,7 @@ MIGRATIONS: dict[int, Migration] = {
     5: v5_adjudication_and_certificates,
     6: v6_parcel_lineage,
     7: v7_field_packages,
+    8: v8_register_guards,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

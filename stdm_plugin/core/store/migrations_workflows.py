@@ -1,4 +1,4 @@
-"""Schema steps 5 to 7: adjudication and certificates, parcel lineage, field packages.
+"""Schema steps 5 to 8: adjudication and certificates, parcel lineage, field packages, guards.
 
 Frozen once released, like every step (see migrations.py, which runs them).
 """
@@ -232,3 +232,10 @@ def v7_field_packages(db: Backend, srid: int) -> None:
     db.execute("CREATE INDEX merge_conflict_record_idx ON merge_conflict (table_name, record_id)")
     db.create_append_only_rules(PACKAGE_REGISTER_TABLES)
     refresh_audit_triggers(db)
+
+
+def v8_register_guards(db: Backend, srid: int) -> None:
+    """Legal states change only through the plugin's own acts (issue #14): a claim's state
+    only with the adjudication event that moves it, a claim a valid certificate covers not
+    at all, a certificate's status and prints only with their certificate event."""
+    db.create_guard_rules()

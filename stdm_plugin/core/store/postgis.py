@@ -306,6 +306,67 @@ class PostGISBackend(Backend):
         self.execute("CREATE TRIGGER social_tenure_claim_locked BEFORE UPDATE OR DELETE ON "
                      "social_tenure FOR EACH ROW EXECUTE FUNCTION stdm_claim_locked()")
 
+    def create_guard_rules(self) -> None:
+        from .schema import CERTIFICATE_PRINT_COLUMNS, CLAIM_LOCKED_COLUMNS
+
+        locked = " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}" for c in CLAIM_LOCKED_COLUMNS)
+        self.execute(f"""
+            CREATE OR REPLACE FUNCTION stdm_claim_guarded() RETURNS trigger
+            LANGUAGE plpgsql {self._path} AS $body$
+            DECLARE newest adjudication_event%ROWTYPE;
+            BEGIN
+              IF OLD.adjudication_state = 'issued' AND ({locked})
+                 AND EXISTS (SELECT 1 FROM certificate WHERE spatial_unit_id = OLD.spatial_unit_id
+                             AND status = 'valid') THEN
+                {_raise("claim_certified", "adjudication_state")}
+              END IF;
+              IF OLD.adjudication_state <> 'enumerated' AND ({locked}) THEN
+                {_raise("claim_locked", "adjudication_state")}
+              END IF;
+              IF NEW.adjudication_state IS DISTINCT FROM OLD.adjudication_state THEN
+                SELECT * INTO newest FROM adjudication_event WHERE social_tenure_id = NEW.id
+                ORDER BY id DESC LIMIT 1;
+                IF newest.id IS NULL
+                   OR newest.from_state IS DISTINCT FROM OLD.adjudication_state
+                   OR newest.to_state IS DISTINCT FROM NEW.adjudication_state THEN
+                  {_raise("state_without_event", "adjudication_state")}
+                END IF;
+              ELSIF NEW.public_display_id IS DISTINCT FROM OLD.public_display_id THEN
+                {_raise("state_without_event", "adjudication_state")}
+              END IF;
+              RETURN NEW;
+            END $body$""")
+        # named to fire before social_tenure_claim_locked (PostgreSQL goes by name)
+        self.execute("CREATE TRIGGER social_tenure_adjudication_guard BEFORE UPDATE ON "
+                     "social_tenure FOR EACH ROW EXECUTE FUNCTION stdm_claim_guarded()")
+        printed = " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}"
+                              for c in CERTIFICATE_PRINT_COLUMNS)
+        self.execute(f"""
+            CREATE OR REPLACE FUNCTION stdm_certificate_acts() RETURNS trigger
+            LANGUAGE plpgsql {self._path} AS $body$
+            DECLARE newest text; prints bigint;
+            BEGIN
+              SELECT event INTO newest FROM certificate_event WHERE certificate_id = NEW.id
+              ORDER BY id DESC LIMIT 1;
+              SELECT count(*) INTO prints FROM certificate_event WHERE certificate_id = NEW.id
+              AND event IN ('issued', 'reprinted');
+              IF ({printed})
+                 OR (NEW.status IS DISTINCT FROM OLD.status AND (OLD.status <> 'valid'
+                     OR NEW.status NOT IN ('revoked', 'superseded')
+                     OR newest IS DISTINCT FROM NEW.status))
+                 OR (NEW.revoked_reason IS DISTINCT FROM OLD.revoked_reason
+                     AND NOT (OLD.status = 'valid' AND NEW.status = 'revoked'))
+                 OR (NEW.superseded_by IS DISTINCT FROM OLD.superseded_by
+                     AND NOT (OLD.status = 'valid' AND NEW.status = 'superseded'))
+                 OR (NEW.print_count IS DISTINCT FROM OLD.print_count
+                     AND (OLD.status <> 'valid' OR NEW.print_count IS DISTINCT FROM prints)) THEN
+                {_raise("certificate_act", "certificate")}
+              END IF;
+              RETURN NEW;
+            END $body$""")
+        self.execute("CREATE TRIGGER certificate_acts BEFORE UPDATE ON certificate "
+                     "FOR EACH ROW EXECUTE FUNCTION stdm_certificate_acts()")
+
     def create_append_only_rules(self, tables: Sequence[str]) -> None:
         """Registers that only grow: any UPDATE or DELETE of their rows is refused."""
         for table in tables:
@@ -322,8 +383,9 @@ class PostGISBackend(Backend):
 
 
 def _raise(code: str, field: str) -> str:
+    message = RULE_MESSAGES[code].replace("'", "''")
     return (f"RAISE EXCEPTION USING MESSAGE = '{RULE_MARKER}{code}:{field}: "
-            f"{RULE_MESSAGES[code]}', ERRCODE = '23514';")
+            f"{message}', ERRCODE = '23514';")
 
 
 def _json(values: list) -> str:

@@ -50,6 +50,8 @@ CLAIM_LOCKED_COLUMNS = ("party_id", "spatial_unit_id", "tenure_type", "share_num
 CERTIFICATE_FROZEN_COLUMNS = ("series", "seq", "number", "spatial_unit_id", "snapshot",
                               "snapshot_sha256", "key_id", "signature", "issued_at",
                               "issued_by", "language")
+#: certificate fields frozen from schema 8 on too: what it was printed with, and its lifespan
+CERTIFICATE_PRINT_COLUMNS = ("template", "pdf_file", "pdf_sha256", "end_lifespan_version")
 #: tables that only ever grow (schema 5: its rules are made by create_register_rules)
 APPEND_ONLY_TABLES = ("adjudication_event", "certificate_event")
 #: the append-only tables of schema 6 (a separate list: schema 5 must not see them)

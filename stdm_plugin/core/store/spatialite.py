@@ -259,6 +259,49 @@ class SpatiaLiteBackend(Backend):
             WHEN OLD.adjudication_state <> 'enumerated'
             BEGIN SELECT {_raise("claim_locked", "adjudication_state")}; END""")
 
+    def create_guard_rules(self) -> None:
+        from .schema import CERTIFICATE_PRINT_COLUMNS, CLAIM_LOCKED_COLUMNS
+
+        locked = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in CLAIM_LOCKED_COLUMNS)
+        # a claim past enumeration keeps its holder, unit, right and share even when the same
+        # update moves its state; a state moves only behind its event
+        self._con.execute(f"""
+            CREATE TRIGGER social_tenure_adjudication_guard BEFORE UPDATE ON social_tenure
+            BEGIN
+              SELECT {_raise("claim_certified", "adjudication_state")}
+              WHERE OLD.adjudication_state = 'issued' AND ({locked})
+                AND EXISTS (SELECT 1 FROM certificate WHERE spatial_unit_id = OLD.spatial_unit_id
+                            AND status = 'valid');
+              SELECT {_raise("claim_locked", "adjudication_state")}
+              WHERE OLD.adjudication_state <> 'enumerated' AND ({locked});
+              SELECT {_raise("state_without_event", "adjudication_state")}
+              WHERE (NEW.adjudication_state IS NOT OLD.adjudication_state AND NOT EXISTS (
+                       SELECT 1 FROM adjudication_event e
+                       WHERE e.id = (SELECT max(id) FROM adjudication_event
+                                     WHERE social_tenure_id = NEW.id)
+                         AND e.from_state IS OLD.adjudication_state
+                         AND e.to_state IS NEW.adjudication_state))
+                 OR (NEW.public_display_id IS NOT OLD.public_display_id
+                     AND NEW.adjudication_state IS OLD.adjudication_state);
+            END""")
+        printed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in CERTIFICATE_PRINT_COLUMNS)
+        newest = ("(SELECT event FROM certificate_event WHERE id = (SELECT max(id) FROM "
+                  "certificate_event WHERE certificate_id = NEW.id))")
+        prints = ("(SELECT count(*) FROM certificate_event WHERE certificate_id = NEW.id "
+                  "AND event IN ('issued', 'reprinted'))")
+        self._con.execute(f"""
+            CREATE TRIGGER certificate_acts BEFORE UPDATE ON certificate
+            WHEN ({printed})
+              OR (NEW.status IS NOT OLD.status AND (OLD.status IS NOT 'valid'
+                  OR NEW.status NOT IN ('revoked', 'superseded') OR {newest} IS NOT NEW.status))
+              OR (NEW.revoked_reason IS NOT OLD.revoked_reason
+                  AND NOT (OLD.status IS 'valid' AND NEW.status IS 'revoked'))
+              OR (NEW.superseded_by IS NOT OLD.superseded_by
+                  AND NOT (OLD.status IS 'valid' AND NEW.status IS 'superseded'))
+              OR (NEW.print_count IS NOT OLD.print_count
+                  AND (OLD.status IS NOT 'valid' OR NEW.print_count IS NOT {prints}))
+            BEGIN SELECT {_raise("certificate_act", "certificate")}; END""")
+
     def create_append_only_rules(self, tables: Sequence[str]) -> None:
         """Registers that only grow: any UPDATE or DELETE of their rows is refused."""
         for table in tables:
@@ -281,7 +324,8 @@ class SpatiaLiteBackend(Backend):
 
 def _raise(code: str, field: str) -> str:
     """SQL that aborts with a message the user can read and rule_error can parse."""
-    return f"RAISE(ABORT, '{RULE_MARKER}{code}:{field}: {RULE_MESSAGES[code]}')"
+    message = RULE_MESSAGES[code].replace("'", "''")
+    return f"RAISE(ABORT, '{RULE_MARKER}{code}:{field}: {message}')"
 
 
 def _uri_path(path: str) -> str:
