@@ -9,6 +9,7 @@ test that shows it.
 from __future__ import annotations
 
 import contextlib
+import os
 import pathlib
 import shutil
 
@@ -19,7 +20,7 @@ from stdm_plugin.core import SettlementStore
 from stdm_plugin.core.demo.adjudication import adjudicate_blocks, sign_in_as
 from stdm_plugin.core.demo.settlement import load_demo_settlement
 from stdm_plugin.core.packages.apply import merge_package
-from stdm_plugin.core.packages.field_package import PackageRequest, cut_package
+from stdm_plugin.core.packages.field_package import PACKAGE_STORE, PackageRequest, cut_package
 from stdm_plugin.core.store.errors import FieldPackageError
 from stdm_plugin.core.store.publish import copy_store
 
@@ -137,6 +138,7 @@ def hostile_edit(folder):
 
 
 def cut_block(store, tmp_path, block: str) -> pathlib.Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     sign_in_as(store, "supervisor")
     folder = tmp_path / f"package-{block}"
     cut_package(store, folder, PackageRequest(team="Equipe A", blocks=[block],
@@ -149,7 +151,7 @@ def refused_merge(store, folder, kind: str, **options) -> str:
     with pytest.raises(FieldPackageError) as refused:
         merge_package(store, str(folder), **options)
     assert refused.value.kind == kind, refused.value
-    assert "Nothing was merged" in str(refused.value)
+    assert "nothing was merged" in str(refused.value).lower()
     assert register_state(store) == before
     return str(refused.value)
 
@@ -319,3 +321,65 @@ def test_revoke_and_reprint_still_work_through_their_acts(demo, issued, tmp_path
     assert find_certificate(demo, certificate.number).print_count == 2
     revoke(demo, certificate.number, "boundary drawn wrong")
     assert find_certificate(demo, certificate.number).status == "revoked"
+
+
+# --- 1. a merge writes a file outside the store -----------------------------------------------
+def add_document_row(folder, parcel_id: str, relative: str, content: bytes) -> None:
+    import hashlib
+
+    with hostile_edit(folder) as con:
+        con.execute("INSERT INTO supporting_document (id, spatial_unit_id, document_type, "
+                    "file_name, mime_type, sha256, size_bytes, storage, relative_path) VALUES "
+                    "('d0c5d0c5-0000-4000-8000-00000000e71l', ?, 'photo', 'evil.py', "
+                    "'text/x-python', ?, ?, 'folder', ?)",
+                    (parcel_id, hashlib.sha256(content).hexdigest(), len(content), relative))
+
+
+def parcel_of_block(store, block: str) -> str:
+    return store.db.scalar("SELECT id FROM spatial_unit WHERE block = ? AND kind = 'parcel' "
+                           "ORDER BY code LIMIT 1", (block,))
+
+
+def test_a_package_with_a_link_in_its_documents_writes_nothing_outside(demo, tmp_path):
+    folder = cut_block(demo, tmp_path / "packages", "B5A")
+    documents = folder / f"{PACKAGE_STORE}.documents"
+    documents.mkdir()
+    (documents / "s").symlink_to("../../..")
+    payload = b"print('owned')\n"
+    (tmp_path / "evil.py").write_bytes(payload)  # what the link and the row reach
+    add_document_row(folder, parcel_of_block(demo, "B5A"), "s/../../../evil.py", payload)
+    before = sorted(p for p in tmp_path.rglob("*") if "packages" not in p.parts)
+    text = refused_merge(demo, folder, "document")
+    assert "link" in text
+    assert sorted(p for p in tmp_path.rglob("*") if "packages" not in p.parts) == before
+
+
+def test_a_document_named_otherwise_than_the_plugin_names_them_is_refused(demo, tmp_path):
+    folder = cut_block(demo, tmp_path / "packages", "B5A")
+    documents = folder / f"{PACKAGE_STORE}.documents"
+    (documents / "ab").mkdir(parents=True)
+    payload = b"print('owned')\n"
+    (documents / "ab" / "evil.py").write_bytes(payload)
+    add_document_row(folder, parcel_of_block(demo, "B5A"), "ab/../../../../../evil.py", payload)
+    text = refused_merge(demo, folder, "document")
+    assert "names document files" in text
+    assert not list(tmp_path.glob("evil.py"))
+
+
+def test_a_package_holding_a_pipe_is_refused(demo, tmp_path):
+    folder = cut_block(demo, tmp_path / "packages", "B5A")
+    os.mkfifo(folder / "forms.pipe")
+    assert "special file" in refused_merge(demo, folder, "document")
+
+
+def test_a_document_target_never_leaves_the_documents_folder(tmp_path):
+    from stdm_plugin.core.packages.package_files import inside
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "ab").symlink_to(tmp_path)
+    with pytest.raises(FieldPackageError, match="leaves"):
+        inside(str(tmp_path / "docs"), "ab/evil.py")
+    with pytest.raises(FieldPackageError, match="leaves"):
+        inside(str(tmp_path / "docs"), "../evil.py")
+    assert inside(str(tmp_path / "docs"), "cd/" + "cd" * 32).startswith(
+        os.path.realpath(tmp_path / "docs") + os.sep)

@@ -38,6 +38,7 @@ from .merge_plan import (
     Conflict,
     MergePlan,
 )
+from .package_files import check_package_folder
 from .rows import (
     FIELD_TABLES,
     PROTECTED_COLUMNS,
@@ -54,6 +55,7 @@ def analyse_merge(store: SettlementStore, folder: str | os.PathLike, *,
                   overlap_tolerance_m2: float = 1.0, name_similarity: float = 0.85) -> MergePlan:
     """Read the package in ``folder`` against ``store``; refuses a package it cannot trust."""
     try:
+        check_package_folder(os.path.abspath(os.fspath(folder)))
         manifest = read_manifest(folder)
         package = open_package(manifest)
     except FieldPackageError as exc:

@@ -28,6 +28,7 @@ from .merge_plan import (
     MergePlan,
     MergeReport,
 )
+from .package_files import document_path, inside
 from .rows import (
     BOOKKEEPING,
     FIELD_TABLES,
@@ -270,13 +271,17 @@ class PlanWriter:
         return out
 
     def _document(self, row: Row, copied: list[str]) -> Row:
-        """A new document's file, checked against its SHA-256 and brought into the store."""
+        """A new document's file, checked against its SHA-256 and brought into the store.
+
+        The name must be the plugin's own (its digest), and both the file read in the
+        package and the file written in the store are checked by their real paths.
+        """
         if row.get("storage") != "folder":
             return row
-        folder = os.path.join(self.plan.package.store_file + ".documents")
-        relative = str(row.get("relative_path") or "")
-        source = os.path.realpath(os.path.join(folder, relative))
-        if not source.startswith(os.path.realpath(folder) + os.sep) or not os.path.isfile(source):
+        folder = self.plan.package.store_file + ".documents"
+        relative = document_path(row)
+        source = inside(folder, relative)
+        if not os.path.isfile(source) or os.path.islink(source):
             raise FieldPackageError(f"The package's document {row.get('file_name')} "
                                     f"({relative}) is missing from {folder}; nothing was merged.",
                                     kind="document", path=source)
@@ -288,10 +293,11 @@ class PlanWriter:
                                     kind="document", path=source)
         if not self.store.documents_dir:  # a server store keeps documents in the database
             return {**row, "storage": "embedded", "content": content, "relative_path": None}
-        target = os.path.join(self.store.documents_dir, relative)
+        target = inside(self.store.documents_dir, relative)
         if not os.path.exists(target):
             os.makedirs(os.path.dirname(target), exist_ok=True)
-            with open(target, "wb") as handle:
+            inside(self.store.documents_dir, relative)  # no link made meanwhile
+            with open(target, "xb") as handle:
                 handle.write(content)
             copied.append(target)
         return row
