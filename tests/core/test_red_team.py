@@ -383,3 +383,89 @@ def test_a_document_target_never_leaves_the_documents_folder(tmp_path):
         inside(str(tmp_path / "docs"), "../evil.py")
     assert inside(str(tmp_path / "docs"), "cd/" + "cd" * 32).startswith(
         os.path.realpath(tmp_path / "docs") + os.sep)
+
+
+# --- 7. a backup bomb -------------------------------------------------------------------------
+BOMB_BYTES = 64 << 20  # a 64 MiB store entry that deflates to about 64 KiB
+
+
+def bomb(backup: pathlib.Path, out: pathlib.Path, *, honest_manifest: bool) -> pathlib.Path:
+    """``backup`` with its store entry replaced by zeros, the manifest recomputed to match
+    (honest) or left promising the real size (not)."""
+    import hashlib
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(backup) as source:
+        manifest = json.loads(source.read("manifest.json"))
+        others = {n: source.read(n) for n in source.namelist()
+                  if n not in ("manifest.json", "store.sqlite")}
+    if honest_manifest:
+        manifest["database"] = {"name": "store.sqlite", "size_bytes": BOMB_BYTES,
+                                "sha256": hashlib.sha256(bytes(BOMB_BYTES)).hexdigest()}
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        target.writestr("manifest.json", json.dumps(manifest))
+        with target.open("store.sqlite", "w", force_zip64=True) as entry:
+            for _ in range(BOMB_BYTES >> 20):
+                entry.write(bytes(1 << 20))
+        for name, data in others.items():
+            target.writestr(name, data)
+    assert out.stat().st_size < BOMB_BYTES // 100
+    return out
+
+
+@pytest.fixture
+def demo_backup(demo_template, tmp_path) -> pathlib.Path:
+    from stdm_plugin.core.safety.backup import backup_store
+
+    path = tmp_path / "demo.sqlite"
+    shutil.copyfile(demo_template, path)
+    with SettlementStore.open(path, actor="red-team") as store:
+        return backup_store(store, tmp_path / "demo-backup.zip")
+
+
+def restore_refused(backup: pathlib.Path, tmp_path: pathlib.Path, match: str) -> None:
+    from stdm_plugin.core.safety.backup import BackupError, restore_store
+
+    folder = tmp_path / "restored"
+    folder.mkdir()
+    with pytest.raises(BackupError, match=match) as refused:
+        restore_store(backup, folder / "store.sqlite")
+    assert "Nothing was restored" in str(refused.value)
+    assert list(folder.iterdir()) == []
+
+
+def test_a_backup_whose_store_expands_past_its_manifest_is_refused_unextracted(
+        demo_backup, tmp_path, monkeypatch):
+    from stdm_plugin.core.safety import backup
+
+    monkeypatch.setattr(backup, "_extract_checked", lambda *a: pytest.fail("extracted"))
+    forged = bomb(demo_backup, tmp_path / "bomb.zip", honest_manifest=False)
+    restore_refused(forged, tmp_path, "promises")
+
+
+def test_a_backup_larger_than_the_free_space_is_refused_unextracted(demo_backup, tmp_path,
+                                                                    monkeypatch):
+    from collections import namedtuple
+
+    from stdm_plugin.core.safety import backup
+
+    forged = bomb(demo_backup, tmp_path / "bomb.zip", honest_manifest=True)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(backup.shutil, "disk_usage",
+                        lambda path: usage(1 << 40, (1 << 40) - (32 << 20), 32 << 20))
+    monkeypatch.setattr(backup, "_extract_checked", lambda *a: pytest.fail("extracted"))
+    restore_refused(forged, tmp_path, "needs 64 MiB")
+
+
+def test_extraction_stops_at_the_size_an_entry_declares(tmp_path):
+    import hashlib
+    import io
+
+    from stdm_plugin.core.safety.backup import _copy
+
+    digest = hashlib.sha256()
+    target = open(tmp_path / "out", "wb")
+    with target:
+        assert _copy(io.BytesIO(bytes(5 << 20)), target, digest, 1 << 20) == (1 << 20) + 1
+    assert (tmp_path / "out").stat().st_size <= 1 << 20

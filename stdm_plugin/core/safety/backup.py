@@ -42,6 +42,8 @@ DOCUMENTS = "documents/"
 DOCUMENT_ENTRY = re.compile(r"^documents/[0-9a-f]{2}/[0-9a-f]{64}$")
 COUNTED_TABLES = (*VERSIONED_TABLES, "submission", "audit_log", "spatial_unit_lineage")
 CHUNK = 1 << 20
+#: room left on the disk beyond what a restore extracts, for SQLite's journal and the rest
+FREE_SPACE_MARGIN = 64 << 20
 
 
 class BackupError(StoreError):
@@ -172,7 +174,8 @@ def _manifest(store: SettlementStore, database: str,
             "database": {"name": DATABASE, "sha256": _sha256_of(database),
                          "size_bytes": os.path.getsize(database)},
             "counts": counts,
-            "documents": {entry: _sha256_of(path) for entry, path in documents.items()}}
+            "documents": {entry: _sha256_of(path) for entry, path in documents.items()},
+            "document_sizes": {entry: os.path.getsize(path) for entry, path in documents.items()}}
 
 
 def _write_zip(path: str, database: str, documents: dict[str, str],
@@ -219,11 +222,37 @@ def _unpack(backup_path: str, work: str) -> dict[str, Any]:
             raise BackupError(f"{backup_path} does not hold what its manifest lists "
                               f"({', '.join(odd)}); it was changed after it was made.",
                               backup_path)
+        sizes = _declared_sizes(archive, manifest, backup_path)
+        _check_free_space(work, sum(sizes.values()), backup_path)
         for entry, sha256 in expected.items():
             destination = os.path.join(work, DATABASE) if entry == DATABASE else os.path.join(
                 work, DATABASE + ".documents", *entry[len(DOCUMENTS):].split("/"))
-            _extract_checked(archive, entry, destination, sha256, backup_path)
+            _extract_checked(archive, entry, destination, sha256, sizes[entry], backup_path)
     return manifest
+
+
+def _declared_sizes(archive: zipfile.ZipFile, manifest: dict[str, Any],
+                    backup_path: str) -> dict[str, int]:
+    """What each entry will take once extracted: the zip's word, held to the manifest's."""
+    promised = {DATABASE: manifest["database"].get("size_bytes"),
+                **manifest.get("document_sizes", {})}
+    sizes = {}
+    for entry in (DATABASE, *manifest["documents"]):
+        declared = archive.getinfo(entry).file_size
+        if promised.get(entry) is not None and declared != promised[entry]:
+            raise BackupError(f"{entry} in {backup_path} would expand to {declared:,} bytes, "
+                              f"but its manifest promises {promised[entry]:,}: the backup was "
+                              "changed after it was made. Nothing was restored.", backup_path)
+        sizes[entry] = declared
+    return sizes
+
+
+def _check_free_space(folder: str, needed: int, backup_path: str) -> None:
+    free = shutil.disk_usage(folder).free
+    if needed + FREE_SPACE_MARGIN > free:
+        raise BackupError(f"Restoring {backup_path} needs {needed / 2**20:,.0f} MiB and the "
+                          f"disk has {free / 2**20:,.0f} MiB free; free some space or restore "
+                          "elsewhere. Nothing was restored.", backup_path)
 
 
 def _read_manifest(archive: zipfile.ZipFile, backup_path: str) -> dict[str, Any]:
@@ -233,7 +262,10 @@ def _read_manifest(archive: zipfile.ZipFile, backup_path: str) -> dict[str, Any]
               and isinstance(manifest.get("format_version"), int)
               and isinstance(manifest.get("documents"), dict)
               and isinstance(manifest["database"]["sha256"], str)
-              and all(DOCUMENT_ENTRY.match(str(e)) for e in manifest["documents"]))
+              and all(DOCUMENT_ENTRY.match(str(e)) for e in manifest["documents"])
+              and _size_or_none(manifest["database"].get("size_bytes"))
+              and isinstance(manifest.get("document_sizes", {}), dict)
+              and all(_size_or_none(s) for s in manifest.get("document_sizes", {}).values()))
     except (KeyError, TypeError, AttributeError, ValueError, zipfile.BadZipFile,
             zlib.error, EOFError) as error:
         raise BackupError(f"{backup_path} has no readable manifest ({error}); it is not a "
@@ -247,28 +279,46 @@ def _read_manifest(archive: zipfile.ZipFile, backup_path: str) -> dict[str, Any]
     return manifest
 
 
+def _size_or_none(value: Any) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool)
+                             and value >= 0)
+
+
 def _extract_checked(archive: zipfile.ZipFile, entry: str, destination: str, sha256: str,
-                     backup_path: str) -> None:
+                     size: int, backup_path: str) -> None:
     os.makedirs(os.path.dirname(destination), exist_ok=True)
     digest = hashlib.sha256()
     try:
         with archive.open(entry) as source, open(destination, "xb") as target:
-            _copy(source, target, digest)
+            written = _copy(source, target, digest, size)
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
         raise BackupError(f"{entry} in {backup_path} is damaged ({error}).",
                           backup_path) from error
+    if written > size:
+        raise BackupError(f"{entry} in {backup_path} holds more than the {size:,} bytes it "
+                          "declares; extraction stopped there. Nothing was restored.",
+                          backup_path)
     if digest.hexdigest() != sha256:
         raise BackupError(f"{entry} in {backup_path} does not match the SHA-256 of its "
                           "manifest: the backup was changed or damaged after it was made.",
                           backup_path)
 
 
-def _copy(source: IO[bytes], target: IO[bytes], digest: Any) -> None:
-    for chunk in iter(lambda: source.read(CHUNK), b""):
+def _copy(source: IO[bytes], target: IO[bytes], digest: Any, limit: int) -> int:
+    """Copy and hash at most ``limit`` bytes; returns ``limit + 1`` if there was more."""
+    written = 0
+    while written <= limit:
+        chunk = source.read(min(CHUNK, limit + 1 - written))
+        if not chunk:
+            break
+        if written + len(chunk) > limit:
+            return limit + 1  # one byte more than promised: nothing past it is written
         digest.update(chunk)
         target.write(chunk)
+        written += len(chunk)
     target.flush()
     os.fsync(target.fileno())
+    return written
 
 
 def _check_database(database: str, manifest: dict[str, Any], backup_path: str) -> None:
