@@ -469,3 +469,43 @@ def test_extraction_stops_at_the_size_an_entry_declares(tmp_path):
     with target:
         assert _copy(io.BytesIO(bytes(5 << 20)), target, digest, 1 << 20) == (1 << 20) + 1
     assert (tmp_path / "out").stat().st_size <= 1 << 20
+
+
+# --- what cannot be prevented, detected --------------------------------------------------------
+def test_raw_edits_made_after_dropping_the_rules_are_found_by_the_consistency_check(
+        demo_template, tmp_path):
+    """Whoever can write the file can drop the rules first; the check finds what they did."""
+    import sqlite3
+
+    from certificate_samples import render_to
+
+    from stdm_plugin.core.certificates.batch import approved_parcels
+    from stdm_plugin.core.certificates.certificates import issue_certificate
+    from stdm_plugin.core.safety.consistency import (
+        ADJUDICATION_UNTRACED,
+        CERTIFICATE_UNTRACED,
+        check_store,
+    )
+
+    path = tmp_path / "demo.sqlite"
+    shutil.copyfile(demo_template, path)
+    with SettlementStore.open(path, actor="red-team") as store:
+        sign_in_as(store, "land_officer")
+        parcel = approved_parcels(store, block="B2A")[0]
+        issued = issue_certificate(store, parcel, render_to, str(tmp_path), today="2026-10-20")
+        assert [f for f in check_store(store).findings
+                if f.kind in (ADJUDICATION_UNTRACED, CERTIFICATE_UNTRACED)] == []
+        claim = claims_of_block(store, "B5A", "enumerated")[0]
+    con = sqlite3.connect(path)
+    for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                               "AND name NOT LIKE 'audit_%'").fetchall():
+        con.execute(f'DROP TRIGGER "{name}"')
+    con.execute("UPDATE social_tenure SET adjudication_state = 'approved' WHERE id = ?",
+                (claim["id"],))
+    con.execute("UPDATE certificate SET status = 'revoked' WHERE number = ?", (issued.number,))
+    con.commit()
+    con.close()
+    with SettlementStore.open(path, actor="red-team") as store:
+        found = {(f.kind, f.record_id) for f in check_store(store).findings}
+    assert (ADJUDICATION_UNTRACED, claim["id"]) in found
+    assert (CERTIFICATE_UNTRACED, issued.certificate_id) in found

@@ -25,11 +25,9 @@ import os
 import shutil
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import shapely
-from shapely import wkb as shapely_wkb
-from shapely import wkt as shapely_wkt
 
 from ..safety.personal_data import PersonalDataFilter
 from ..settlement_store import SettlementStore
@@ -37,8 +35,11 @@ from ..store.errors import FieldPackageError, PackageCancelledError
 from ..store.schema import refresh_audit_triggers
 from ..store.store import INFO_TABLE, utc_now
 from ..store.users import require_permission
+from .cut_area import margin, package_area, records_in, unit_documents_only
 from .rows import (
+    BATCH,
     FIELD_TABLES,
+    chunks,
     compared_columns,
     fingerprint,
     geometry_columns,
@@ -56,7 +57,6 @@ PERSONAL_DOCUMENT_FIELDS = ("party_id", "social_tenure_id")
 #: what the records of a package may point at besides each other, settlements and code
 #: lists: copied as they are, never compared or merged back
 REFERENCED_TABLES = ("public_display", "submission")
-METRES_PER_DEGREE = 111_320.0
 
 Progress = Callable[[float, str], None]
 Cancelled = Callable[[], bool]
@@ -125,9 +125,9 @@ def cut_package(store: SettlementStore, folder: str | os.PathLike, request: Pack
     os.makedirs(partial)
     try:
         with store.transaction():
-            area, pieces = _area(store, request)
+            area, pieces = package_area(store, request.area_wkt, request.blocks)
             report(0.05, "Finding the records in the area")
-            ids = _select(store, shapely.buffer(pieces, _margin(store, request.margin_m)))
+            ids = records_in(store, shapely.buffer(pieces, margin(store, request.margin_m)))
             manifest = FieldPackage(
                 id=str(uuid.uuid4()), store_id=store.store_id, team=team,
                 enumerators=[e.strip() for e in request.enumerators if e.strip()],
@@ -139,7 +139,7 @@ def cut_package(store: SettlementStore, folder: str | os.PathLike, request: Pack
                 schema_version=store.schema_version, srid=store.srid, folder=partial)
             filter_ = PersonalDataFilter(request.personal_data, request.key)
             if request.personal_data != "include":
-                ids["supporting_document"] = _unit_documents_only(store, ids["supporting_document"])
+                ids["supporting_document"] = unit_documents_only(store, ids["supporting_document"])
             base = _write_package_store(store, manifest, ids, filter_, report, stop)
             _register(store, manifest, base)
             _copy_forms(forms_dir, partial)
@@ -187,98 +187,6 @@ def _check_target(folder: str) -> None:
         os.rmdir(folder)  # empty: replaced by the finished package
 
 
-def _area(store: SettlementStore, request: PackageRequest) -> tuple[Any, Any]:
-    """The package's area (as the manifest records it) and the shapes to search around."""
-    if request.area_wkt:
-        try:
-            area = shapely_wkt.loads(request.area_wkt)
-        except shapely.errors.ShapelyError as exc:
-            raise FieldPackageError(f"The package area is not a readable polygon: {exc}",
-                                    kind="area") from None
-        if area.is_empty or area.geom_type not in ("Polygon", "MultiPolygon"):
-            raise FieldPackageError("The package area must be a polygon.", kind="area")
-        area = shapely.make_valid(area) if not area.is_valid else area
-        return area, [area]
-    blocks = [b for b in request.blocks if b]
-    if not blocks:
-        raise FieldPackageError("Draw the package area or choose blocks.", kind="area")
-    db = store.db
-    rows = db.query(f"SELECT block, {db.geometry_as_wkb('boundary')} AS boundary "
-                    f"FROM spatial_unit WHERE kind = 'parcel' AND end_lifespan_version IS NULL "
-                    f"AND block IN {db.json_list_sql}", (json.dumps(blocks),))
-    shapes = [shapely_wkb.loads(bytes(r["boundary"])) for r in rows if r["boundary"]]
-    if not shapes:
-        raise FieldPackageError(f"No parcels in the blocks {', '.join(blocks)}.", kind="area")
-    # the manifest keeps each block's outline; the search goes around every parcel
-    outlines = {}
-    for row, shape in zip((r for r in rows if r["boundary"]), shapes):
-        outlines.setdefault(row["block"], []).append(shape)
-    area = shapely.union_all([shapely.convex_hull(shapely.union_all(group))
-                              for group in outlines.values()])
-    return area, shapes
-
-
-def _margin(store: SettlementStore, metres: float) -> float:
-    from pyproj import CRS
-
-    geographic = CRS.from_epsg(store.srid).is_geographic
-    return max(float(metres), 0.0) / (METRES_PER_DEGREE if geographic else 1.0)
-
-
-def _select(store: SettlementStore, search: Any) -> dict[str, list[str]]:
-    """The ids of every record that goes into the package, per table.
-
-    ``search`` is an array of shapes: every spatial unit touching one comes.
-    """
-    db = store.db
-    live = "end_lifespan_version IS NULL"
-    units = db.query(f"SELECT id, kind, parcel_id, {db.geometry_as_wkb('boundary')} AS boundary,"
-                     f" {db.geometry_as_wkb('location')} AS location FROM spatial_unit "
-                     f"WHERE {live}")
-    shapes = [shapely_wkb.loads(bytes(u["boundary"] or u["location"]))
-              if (u["boundary"] or u["location"]) else shapely.Point() for u in units]
-    touched = set()
-    if shapes:
-        touched = set(shapely.STRtree(shapes).query(search, predicate="intersects")[1].tolist())
-    hits = [index in touched for index in range(len(units))]
-    parcels = {u["id"] for u, hit in zip(units, hits) if hit and u["kind"] == "parcel"}
-    chosen = {u["id"] for u, hit in zip(units, hits)
-              if u["kind"] == "parcel" and hit or u["kind"] == "structure"
-              and (hit or u["parcel_id"] in parcels)}
-    # a structure's parcel comes with it, so the reference holds in the package
-    chosen |= {u["parcel_id"] for u in units if u["id"] in chosen and u["parcel_id"]}
-    claims = db.query(f"SELECT id, party_id FROM social_tenure WHERE {live} "
-                      f"AND spatial_unit_id IN {db.json_list_sql}", (json.dumps(sorted(chosen)),))
-    holders = {c["party_id"] for c in claims}
-    parties = _households_of(store, holders)
-    documents = db.query(
-        f"SELECT id FROM supporting_document WHERE {live} AND (party_id IN {db.json_list_sql} "
-        f"OR spatial_unit_id IN {db.json_list_sql} OR social_tenure_id IN {db.json_list_sql})",
-        (json.dumps(sorted(parties)), json.dumps(sorted(chosen)),
-         json.dumps([c["id"] for c in claims])))
-    return {"party": sorted(parties), "spatial_unit": sorted(chosen),
-            "social_tenure": sorted(c["id"] for c in claims),
-            "supporting_document": sorted(d["id"] for d in documents)}
-
-
-def _households_of(store: SettlementStore, holders: set[str]) -> set[str]:
-    """The holders, the households and groups they belong to, and those households' members."""
-    db = store.db
-    rows = read_rows(db, "party", ["group_party_id"], holders, "end_lifespan_version IS NULL")
-    groups = {r["group_party_id"] for r in rows.values() if r["group_party_id"]}
-    groups |= {pid for pid in holders if pid in rows and not rows[pid]["group_party_id"]}
-    members = db.query(f"SELECT id FROM party WHERE end_lifespan_version IS NULL "
-                       f"AND group_party_id IN {db.json_list_sql}", (json.dumps(sorted(groups)),))
-    # a member's household comes even when it was retired, so the reference holds
-    live_groups = read_rows(db, "party", ["id"], groups)
-    return set(rows) | set(live_groups) | {m["id"] for m in members}
-
-
-def _unit_documents_only(store: SettlementStore, ids: list[str]) -> list[str]:
-    rows = read_rows(store.db, "supporting_document", ["spatial_unit_id"], ids)
-    return sorted(i for i, r in rows.items() if r["spatial_unit_id"])
-
-
 # --- writing it ---------------------------------------------------------------
 def _write_package_store(store: SettlementStore, manifest: FieldPackage,
                          ids: dict[str, list[str]], filter_: PersonalDataFilter,
@@ -308,6 +216,7 @@ def _write_package_store(store: SettlementStore, manifest: FieldPackage,
                 done += len(ids[table])
                 manifest.counts[table] = len(ids[table])
                 report(0.1 + 0.8 * done / total, f"Copied {done} of {total} records")
+            _copy_events(store, target, ids["social_tenure"])
             db.execute(f"INSERT INTO {INFO_TABLE} (key, value) VALUES (?, ?)",
                        (PACKAGE_KEY, manifest.id))
             _insert_package_row(target, manifest)
@@ -340,6 +249,17 @@ def _copy_referenced(store: SettlementStore, target: SettlementStore,
         columns = target.db.columns(parent)
         rows = read_rows(store.db, parent, columns, sorted(parent_ids))
         insert_rows(target, parent, columns, list(rows.values()))
+
+
+def _copy_events(store: SettlementStore, target: SettlementStore, claim_ids: list[str]) -> None:
+    """The adjudication events of the package's claims: their states stay traceable there."""
+    columns = target.db.columns("adjudication_event")
+    rows = []
+    for chunk in chunks(claim_ids, BATCH):
+        rows += store.db.query(f"SELECT {', '.join(columns)} FROM adjudication_event WHERE "
+                               f"social_tenure_id IN {store.db.json_list_sql} ORDER BY id",
+                               (json.dumps(chunk),))
+    insert_rows(target, "adjudication_event", columns, rows)
 
 
 def _check_references(target: SettlementStore) -> None:

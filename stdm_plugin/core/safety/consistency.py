@@ -39,6 +39,8 @@ INTEGRITY = "integrity"
 FOREIGN_KEY = "foreign_key"
 CERTIFICATE_TAMPERED = "certificate_tampered"
 CERTIFICATE_STALE = "certificate_stale"
+ADJUDICATION_UNTRACED = "adjudication_untraced"
+CERTIFICATE_UNTRACED = "certificate_untraced"
 #: how each kind reads in a summary, in the order a summary lists them
 KIND_LABELS = {
     ORPHAN: "references to missing or retired records",
@@ -51,6 +53,8 @@ KIND_LABELS = {
     FOREIGN_KEY: "broken foreign keys",
     CERTIFICATE_TAMPERED: "certificates whose register entry no longer matches its hash",
     CERTIFICATE_STALE: "valid certificates whose parcel or holders have changed since issue",
+    ADJUDICATION_UNTRACED: "claims whose adjudication state no event of theirs led to",
+    CERTIFICATE_UNTRACED: "certificates whose status or prints their events do not account for",
 }
 CSV_COLUMNS = ("kind", "table", "record_id", "detail")
 #: SQLite stops listing page problems after this many: past it the file is lost anyway
@@ -138,6 +142,8 @@ def check_store(store: "SettlementStore") -> ConsistencyReport:
         report.findings += geometry_problems(store)
         if store.db.table_exists("certificate"):
             report.findings += certificate_problems(store)
+            report.findings += untraced_adjudication(store)
+            report.findings += untraced_certificates(store)
     except sqlite3.DatabaseError as error:  # a page too damaged to read at all
         report.findings.append(Finding(INTEGRITY, None, None, f"The database cannot be read: "
                                                               f"{error}"))
@@ -306,6 +312,46 @@ def certificate_problems(store: "SettlementStore") -> list[Finding]:
             findings.append(Finding(CERTIFICATE_STALE, "certificate", row["id"],
                                     f"Certificate {row['number']} is valid but "
                                     f"{' and '.join(changed)} since it was issued"))
+    return findings
+
+
+def untraced_adjudication(store: "SettlementStore") -> list[Finding]:
+    """Claims whose state is not where their newest adjudication event took them.
+
+    The database lets a state move only behind its event; a claim found
+    otherwise was edited by a program that first removed that rule.
+    """
+    rows = store.db.query(
+        "SELECT t.id, t.adjudication_state AS state, e.to_state FROM social_tenure t "
+        "LEFT JOIN adjudication_event e ON e.id = (SELECT max(id) FROM adjudication_event "
+        "WHERE social_tenure_id = t.id) WHERE t.end_lifespan_version IS NULL ORDER BY t.id")
+    return [Finding(ADJUDICATION_UNTRACED, "social_tenure", r["id"],
+                    f"The claim is {r['state']}, but its adjudication events "
+                    + (f"end at {r['to_state']}" if r["to_state"] else "are none"))
+            for r in rows if r["state"] != (r["to_state"] or "enumerated")]
+
+
+#: the status a certificate has after each kind of event
+STATUS_AFTER = {"issued": "valid", "reprinted": "valid", "revoked": "revoked",
+                "superseded": "superseded"}
+
+
+def untraced_certificates(store: "SettlementStore") -> list[Finding]:
+    """Certificates whose status is not what their newest event made it, or whose print
+    count is not the number of their prints."""
+    rows = store.db.query(
+        "SELECT c.id, c.number, c.status, c.print_count, e.event, (SELECT count(*) FROM "
+        "certificate_event p WHERE p.certificate_id = c.id AND p.event IN ('issued', "
+        "'reprinted')) AS prints FROM certificate c LEFT JOIN certificate_event e ON e.id = "
+        "(SELECT max(id) FROM certificate_event WHERE certificate_id = c.id) ORDER BY c.number")
+    findings = []
+    for r in rows:
+        if r["status"] != STATUS_AFTER.get(r["event"]) or r["print_count"] != r["prints"]:
+            findings.append(Finding(
+                CERTIFICATE_UNTRACED, "certificate", r["id"],
+                f"Certificate {r['number']} is {r['status']}, printed {r['print_count']} "
+                f"time(s), but its events end at {r['event'] or 'nothing'} with {r['prints']} "
+                "print(s)"))
     return findings
 
 
