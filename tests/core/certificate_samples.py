@@ -45,9 +45,13 @@ def render_to(sheet, path: str) -> None:
         handle.write(b"%PDF-1.4 " + sheet.number.encode())
 
 
-def with_people(store, passwords: bool = False) -> None:
+#: every account of with_people signs in with it
+PASSWORD = "correct horse"
+
+
+def with_people(store) -> None:
     """admin (who also makes the office key), sup, officer, enum; officer signed in."""
-    secret = "correct horse" if passwords else None
+    secret = PASSWORD
     store.users.create("admin", "Ama Administrator", "administrator", secret)
     sign_in(store, "admin", secret)
     store.users.create("sup", "Serge Supervisor", "supervisor", secret)
@@ -57,7 +61,7 @@ def with_people(store, passwords: bool = False) -> None:
     sign_in(store, "officer", secret)
 
 
-def as_user(store, login: str, password: str | None = None) -> None:
+def as_user(store, login: str, password: str = PASSWORD) -> None:
     sign_in(store, login, password)
 
 
@@ -80,7 +84,7 @@ def parcel_with_claims(store, site: Settlement, x: float, holders=(("Awa", "KonÃ
     return unit, claims
 
 
-def adjudicate(store, site: Settlement, claim_ids, password: str | None = None) -> None:
+def adjudicate(store, site: Settlement, claim_ids, password: str = PASSWORD) -> None:
     """verified by the supervisor, displayed, approved by the officer after the period."""
     me = store.user.login if store.user else "officer"
     sign_in(store, "sup", password)

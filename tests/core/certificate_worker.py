@@ -1,7 +1,7 @@
 """One land officer issuing certificates in their own process (the concurrency test)."""
 from __future__ import annotations
 
-from certificate_samples import render_to
+from certificate_samples import PASSWORD, render_to
 from concurrent_worker import open_store
 
 from stdm_plugin.core import StoreLockedError
@@ -12,7 +12,7 @@ from stdm_plugin.core.store.users import sign_in
 def issue_share(location: tuple, parcel_ids: list[str], out_dir: str, today: str) -> list[str]:
     numbers = []
     with open_store(location, "officer") as store:
-        sign_in(store, "officer")
+        sign_in(store, "officer", PASSWORD)
         for parcel_id in parcel_ids:
             for _ in range(200):
                 try:

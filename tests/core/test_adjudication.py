@@ -17,9 +17,9 @@ def team(store):
     """An administrator who made a supervisor, a land officer and an enumerator."""
     store.users.create("admin", "Adèle Admin", "administrator", password="s3cret")
     sign_in(store, "admin", "s3cret")
-    store.users.create("sup", "Seydou Superviseur", "supervisor")
+    store.users.create("sup", "Seydou Superviseur", "supervisor", password="sup-pass")
     store.users.create("officer", "Léa Officer", "land_officer", password="cert")
-    store.users.create("enum", "Eric Enumerator", "enumerator")
+    store.users.create("enum", "Eric Enumerator", "enumerator", password="enum-pass")
     sign_out(store)
     return store
 
@@ -48,8 +48,12 @@ def state(store, claim_id):
     return store.tenure.get(claim_id).adjudication_state
 
 
+#: the passwords of the team fixture's accounts
+PASSWORDS = {"admin": "s3cret", "sup": "sup-pass", "officer": "cert", "enum": "enum-pass"}
+
+
 def as_user(store, login, password=None):
-    sign_in(store, login, password)
+    sign_in(store, login, password or PASSWORDS[login])
     return store
 
 
@@ -217,7 +221,7 @@ def test_each_role_is_refused_what_it_may_not_do(team, claims, login, action):
         to_display(store, claims)
     as_user(store, "enum")
     objection = adj.record_objection(store, claims["ids"][0], "Moussa", "My plot")
-    sign_in(store, login, {"admin": "s3cret", "officer": "cert"}.get(login))
+    sign_in(store, login, PASSWORDS[login])
     calls = {
         "verify": lambda: adj.verify(store, claims["ids"]),
         "open_public_display": lambda: adj.open_public_display(
@@ -225,7 +229,7 @@ def test_each_role_is_refused_what_it_may_not_do(team, claims, login, action):
         "approve": lambda: adj.approve(store, claims["ids"], today="2026-02-01"),
         "resolve_objection": lambda: adj.resolve_objection(store, objection.id, "dismissed",
                                                            "no"),
-        "manage_users": lambda: store.users.create("x", "X", "enumerator"),
+        "manage_users": lambda: store.users.create("x", "X", "enumerator", "x-pass"),
     }
     before = [state(store, c) for c in claims["ids"]]
     with pytest.raises(PermissionDeniedError) as refused:
@@ -250,8 +254,8 @@ def test_a_store_without_users_needs_one_to_adjudicate(store, parcel, person):
     with pytest.raises(PermissionDeniedError, match="Sign in"):
         adj.verify(store, [claim.id])
     with pytest.raises(ValidationError, match="first user of a store must be its admin"):
-        store.users.create("sup", "Sup", "supervisor")
-    store.users.create("boss", "Boss", "administrator")
+        store.users.create("sup", "Sup", "supervisor", "sup-pass")
+    store.users.create("boss", "Boss", "administrator", "boss-pass")
     assert store.users.count() == 1
 
 
@@ -272,18 +276,18 @@ def test_signing_in_checks_the_password_and_stamps_records(team, parcel):
 def test_users_are_managed_by_an_administrator(team):
     store = as_user(team, "admin", "s3cret")
     with pytest.raises(ValidationError, match="already taken"):
-        store.users.create("sup", "Another", "supervisor")
+        store.users.create("sup", "Another", "supervisor", "another-pass")
     with pytest.raises(ValidationError, match="Unknown role 'chief'"):
-        store.users.create("chief", "Chief", "chief")
+        store.users.create("chief", "Chief", "chief", "chief-pass")
     store.users.change_role("enum", "supervisor")
     assert store.users.by_login("enum").role == "supervisor"
     store.users.deactivate("enum")
     with pytest.raises(PermissionDeniedError):
-        sign_in(store, "enum")
+        sign_in(store, "enum", "enum-pass")
     with pytest.raises(ValidationError, match="cannot deactivate yourself"):
         store.users.deactivate("admin")
     as_user(store, "officer", "cert")
-    store.users.set_password("officer", "longer-secret")  # one's own password
+    store.users.change_own_password("cert", "longer-secret")  # one's own password
     with pytest.raises(PermissionDeniedError):
         store.users.set_password("sup", "x")
     assert sign_in(store, "officer", "longer-secret").login == "officer"

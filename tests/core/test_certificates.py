@@ -14,6 +14,7 @@ from fractions import Fraction
 import pytest
 import shapely
 from certificate_samples import (
+    PASSWORD,
     TODAY,
     FakeRender,
     adjudicate,
@@ -79,7 +80,7 @@ def counts(store) -> tuple[int, int]:
 
 # --- the whole path ------------------------------------------------------------------------
 def test_from_enumerated_claims_to_a_verified_certificate(store, out):
-    with_people(store, passwords=True)
+    with_people(store)
     site = settlement(store)
     unit, claims = parcel_with_claims(store, site, 0, holders=(
         ("Awa", "Koné", "co_owner", 1, 2), ("Moussa", "Koné", "co_owner", 1, 2)))
@@ -347,26 +348,26 @@ def test_roles(people, out):
 
 
 def test_no_key_no_certificate_and_key_rotation(store, out):
-    store.users.create("admin", "Ama Administrator", "administrator")
-    sign_in(store, "admin")
-    store.users.create("officer", "Aïcha Traoré", "land_officer")
-    store.users.create("sup", "Serge Supervisor", "supervisor")
-    sign_in(store, "officer")
+    store.users.create("admin", "Ama Administrator", "administrator", PASSWORD)
+    sign_in(store, "admin", PASSWORD)
+    store.users.create("officer", "Aïcha Traoré", "land_officer", PASSWORD)
+    store.users.create("sup", "Serge Supervisor", "supervisor", PASSWORD)
+    sign_in(store, "officer", PASSWORD)
     [unit, other] = approved_parcels_for_test(store, 2)
     with pytest.raises(OfficeKeyError, match="administrator must create one"):
         issue_certificate(store, unit.id, FakeRender(), out)
     assert counts(store) == (0, 0)
-    sign_in(store, "admin")
+    sign_in(store, "admin", PASSWORD)
     with pytest.raises(ValidationError):
         create_office_key(store, "  ")
     first = create_office_key(store, "Koumassi land office")
-    sign_in(store, "officer")
+    sign_in(store, "officer", PASSWORD)
     old = issue_certificate(store, unit.id, FakeRender(), out, today=TODAY)
-    sign_in(store, "admin")
+    sign_in(store, "admin", PASSWORD)
     second = create_office_key(store, "Koumassi land office")
     assert active_office_key(store).id == second.id != first.id
     assert store.db.scalar("SELECT count(*) FROM office_key WHERE retired_at IS NULL") == 1
-    sign_in(store, "officer")
+    sign_in(store, "officer", PASSWORD)
     new = issue_certificate(store, other.id, FakeRender(), out, today=TODAY)
     assert new.qr_payload.split("|")[3] == second.id
     assert verify_payload(store, old.qr_payload).status == "valid"  # retired keys still check

@@ -288,13 +288,13 @@ def test_shares_over_one_after_a_merge_are_refused_naming_the_parties(store, sit
 
 
 def test_claims_in_adjudication_are_locked(store, site):
-    store.users.create("admin", "Adèle Admin", "administrator")
-    sign_in(store, "admin")
-    store.users.create("sup", "Seydou Superviseur", "supervisor")
+    store.users.create("admin", "Adèle Admin", "administrator", "pass-admin")
+    sign_in(store, "admin", "pass-admin")
+    store.users.create("sup", "Seydou Superviseur", "supervisor", "pass-sup")
     parent = lot(store, site, 0, 20)
     awa, issa = holders(store, parent, ("Awa", "co_owner", 1, 2), ("Issa", "co_owner", 1, 2))
     plan = pl.plan_split(store, parent.id, cut(10))  # planned before the claim moved on
-    sign_in(store, "sup")
+    sign_in(store, "sup", "pass-sup")
     verify(store, [awa.id])
     message = refused(store, pl.CLAIMS_LOCKED, pl.plan_split, parent.id, cut(10))
     assert "Awa Koné (co_owner, share 1/2) on KOU-P00001, verified" in message
@@ -390,15 +390,15 @@ def test_a_change_since_the_plan_is_refused(store, site):
 def test_splitting_needs_a_role_once_the_store_has_users(store, site):
     parent = lot(store, site, 0, 20)
     plan = pl.plan_split(store, parent.id, cut(10))
-    store.users.create("admin", "Adèle Admin", "administrator")
-    sign_in(store, "admin")
-    store.users.create("enum", "Eric Enumerator", "enumerator")
+    store.users.create("admin", "Adèle Admin", "administrator", "pass-admin")
+    sign_in(store, "admin", "pass-admin")
+    store.users.create("enum", "Eric Enumerator", "enumerator", "pass-enum")
     sign_out(store)
     before = counts(store)
     with pytest.raises(PermissionDeniedError):
         pl.apply_split(store, plan)
     assert counts(store) == before
-    sign_in(store, "enum")
+    sign_in(store, "enum", "pass-enum")
     assert pl.apply_split(store, plan).children[0].created_by == "enum"
 
 

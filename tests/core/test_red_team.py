@@ -509,3 +509,77 @@ def test_raw_edits_made_after_dropping_the_rules_are_found_by_the_consistency_ch
         found = {(f.kind, f.record_id) for f in check_store(store).findings}
     assert (ADJUDICATION_UNTRACED, claim["id"]) in found
     assert (CERTIFICATE_UNTRACED, issued.certificate_id) in found
+
+
+# --- 9. passwords -------------------------------------------------------------------------------
+def test_an_account_needs_a_password_and_an_empty_one_never_signs_in(demo):
+    from stdm_plugin.core.store.errors import PermissionDeniedError, ValidationError
+    from stdm_plugin.core.store.users import sign_in
+
+    sign_in_as(demo, "administrator")
+    for empty in ("", None):
+        with pytest.raises(ValidationError, match="Give a password"):
+            demo.users.create("nopw", "No Password", "enumerator", empty)
+    assert demo.users.by_login("nopw") is None
+    with demo.transaction():  # an account an older plugin made without one
+        demo.db.execute("UPDATE app_user SET password_hash = NULL WHERE login = 'officer'")
+    for empty in ("", None):
+        with pytest.raises(PermissionDeniedError, match="wrong password"):
+            sign_in(demo, "officer", empty)
+
+
+def test_wrong_passwords_lock_the_account_in_the_store(demo):
+    from stdm_plugin.core.store.errors import PermissionDeniedError
+    from stdm_plugin.core.store.users import FREE_ATTEMPTS, sign_in
+
+    for _ in range(FREE_ATTEMPTS):
+        with pytest.raises(PermissionDeniedError, match="wrong password"):
+            sign_in(demo, "officer", "guess")
+    with pytest.raises(PermissionDeniedError, match="locked until"):
+        sign_in(demo, "officer", "demo-officer")  # even the right one, while locked
+    with demo.reopen() as other:  # the lock is in the store, not in this session
+        row = other.db.query_one("SELECT failed_sign_ins, locked_until, updated_by "
+                                 "FROM app_user WHERE login = 'officer'")
+        assert row["failed_sign_ins"] == FREE_ATTEMPTS and row["locked_until"]
+        assert row["updated_by"] == "officer"  # in the name the attempts were made in
+        with pytest.raises(PermissionDeniedError, match="locked until"):
+            sign_in(other, "officer", "demo-officer")
+    sign_in_as(demo, "administrator")
+    demo.users.set_password("officer", "a-new-one")  # the administrator's reset lifts it
+    assert sign_in(demo, "officer", "a-new-one").login == "officer"
+    assert demo.db.scalar("SELECT failed_sign_ins FROM app_user WHERE login = 'officer'") == 0
+
+
+def test_a_lock_doubles_with_each_further_wrong_password(demo):
+    import datetime as dt
+
+    from stdm_plugin.core.store.users import FREE_ATTEMPTS, LOCK_SECONDS, _count_failure
+
+    user = demo.users.by_login("officer")
+    waits = []
+    for failures in range(FREE_ATTEMPTS - 1, FREE_ATTEMPTS + 3):
+        user.failed_sign_ins = failures
+        before = dt.datetime.now(dt.timezone.utc)
+        _count_failure(demo, user, "2026-12-07T00:00:00.000Z")
+        until = demo.db.scalar("SELECT locked_until FROM app_user WHERE login = 'officer'")
+        waits.append(round((dt.datetime.fromisoformat(until.replace("Z", "+00:00"))
+                            - before).total_seconds()))
+    assert waits == [LOCK_SECONDS, 2 * LOCK_SECONDS, 4 * LOCK_SECONDS, 8 * LOCK_SECONDS]
+
+
+def test_changing_ones_own_password_needs_the_old_one(demo):
+    from stdm_plugin.core.store.errors import PermissionDeniedError
+    from stdm_plugin.core.store.users import sign_in
+
+    sign_in_as(demo, "land_officer")
+    with pytest.raises(PermissionDeniedError, match="old password is wrong"):
+        demo.users.change_own_password("not-it", "mine-now")
+    with pytest.raises(PermissionDeniedError, match="manage users"):
+        demo.users.set_password("officer", "mine-now")  # a reset is an administrator's
+    demo.users.change_own_password("demo-officer", "mine-now")
+    assert sign_in(demo, "officer", "mine-now").login == "officer"
+    sign_in_as(demo, "administrator")
+    demo.users.set_password("supervisor", "reset-by-admin")
+    logged = demo.db.query_one("SELECT changed_by FROM audit_log WHERE table_name = 'app_user' "
+                               "ORDER BY id DESC LIMIT 1")
+    assert logged["changed_by"] == "admin"

@@ -48,7 +48,7 @@ def team(filled_store):
     sign_in(store, "admin", "s3cret")
     store.users.create("sup", "Seydou Superviseur", "supervisor", password="sup")
     store.users.create("officer", "Léa Officer", "land_officer", password="cert")
-    store.users.create("enum", "Eric Enumerator", "enumerator")
+    store.users.create("enum", "Eric Enumerator", "enumerator", password="enum")
     sign_out(store)
     first, second = store.info["parcels"]
     store.spatial_units.update(first.id, block="A")
@@ -239,11 +239,16 @@ def test_users_dialog_adds_changes_and_deactivates(team, qgis_app):
     dialog.new_login.setText("awa")
     dialog.new_full_name.setText("Awa Diallo")
     dialog.new_role.setCurrentIndex(dialog.new_role.findData("supervisor"))
+    dialog.add_button.click()  # without a password: anyone could sign in as Awa
+    assert "Not done: Give a password" in dialog.status.text()
+    assert team.users.by_login("awa") is None
+    dialog.new_password.setText("first-pw")
     dialog.add_button.click()
     assert dialog.status.text() == "Added Awa Diallo (supervisor)."
-    assert team.users.by_login("awa").password_hash is None
+    assert sign_in(SettlementStore.open(team.path), "awa", "first-pw")
     dialog.new_login.setText("awa")
     dialog.new_full_name.setText("Another Awa")
+    dialog.new_password.setText("other-pw")
     dialog.add_button.click()
     assert "Not done: The login 'awa' is already taken" in dialog.status.text()
     assert dialog.select_login("awa")
@@ -272,7 +277,7 @@ def test_users_dialog_adds_changes_and_deactivates(team, qgis_app):
 
 # --- adjudication ------------------------------------------------------------------------
 def test_buttons_follow_the_role(plugin, shown, qgis_app):
-    window = open_window(plugin, "enum", None)
+    window = open_window(plugin, "enum", "enum")
     window.select_claims([window.rows[0].claim_id])
     buttons = window.buttons
     assert not buttons["verify"].isEnabled()
@@ -366,7 +371,7 @@ def test_objections_block_approval_until_resolved(plugin, qgis_iface, shown, qgi
     window.verify_selected()
     assert window.open_display(shown.info["parcels"][0].settlement_id, "2026-01-01",
                                "2026-01-31")
-    assert plugin.sign_in_as("enum")
+    assert plugin.sign_in_as("enum", "enum")
     awa = next(r for r in window.rows if r.holder == "Awa Koné")
     window.select_claims([awa.claim_id])
     filling_forms(monkeypatch, {"Objector": "Moussa Traoré", "Contact": "07 00 00 00",

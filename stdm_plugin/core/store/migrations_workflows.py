@@ -237,5 +237,11 @@ def v7_field_packages(db: Backend, srid: int) -> None:
 def v8_register_guards(db: Backend, srid: int) -> None:
     """Legal states change only through the plugin's own acts (issue #14): a claim's state
     only with the adjudication event that moves it, a claim a valid certificate covers not
-    at all, a certificate's status and prints only with their certificate event."""
+    at all, a certificate's status and prints only with their certificate event; and wrong
+    passwords are counted per account."""
     db.create_guard_rules()
+    # wrong passwords counted in the store, and the lock they earn
+    db.execute("ALTER TABLE app_user ADD COLUMN failed_sign_ins INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE app_user ADD COLUMN locked_until TEXT")
+    db.execute("ALTER TABLE app_user ADD COLUMN last_failed_at TEXT")
+    refresh_audit_triggers(db)

@@ -45,6 +45,13 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "manage_keys": ("administrator",),
 }
 PBKDF2_ITERATIONS = 200_000
+#: wrong passwords in a row an account takes before it is locked for a while
+FREE_ATTEMPTS = 5
+#: the first lock lasts this long; each further wrong password doubles it, up to a day
+LOCK_SECONDS = 30
+MAX_LOCK_SECONDS = 24 * 3600
+#: a hash of nothing, checked when the login is unknown so that both take the same time
+_NOBODY = "pbkdf2$200000$00000000000000000000000000000000$" + "0" * 64
 
 
 @dataclass
@@ -53,6 +60,10 @@ class User(Record):
     full_name: str = ""
     role: str = "enumerator"
     password_hash: Optional[str] = None
+    #: wrong passwords since the last good one, and until when signing in is locked
+    failed_sign_ins: int = 0
+    locked_until: Optional[str] = None
+    last_failed_at: Optional[str] = None
 
 
 def hash_password(password: str, *, salt: bytes | None = None,
@@ -64,8 +75,10 @@ def hash_password(password: str, *, salt: bytes | None = None,
 
 
 def password_matches(stored: str | None, password: str | None) -> bool:
-    if not stored:
-        return not password  # an account without a password takes none
+    """Whether ``password`` is the one ``stored`` was made from; an empty password or an
+    account without one never matches."""
+    if not stored or not password:
+        return False
     try:
         scheme, iterations, salt, expected = stored.split("$")
         if scheme != "pbkdf2":
@@ -108,17 +121,20 @@ class UserRepository(RecordRepository):
         return int(self.db.scalar(
             "SELECT count(*) FROM app_user WHERE end_lifespan_version IS NULL"))
 
-    def create(self, login: str, full_name: str, role: str,
-               password: str | None = None) -> User:
-        """Add a user: only an administrator may, except the very first (who must be one)."""
+    def create(self, login: str, full_name: str, role: str, password: str | None) -> User:
+        """Add a user: only an administrator may, except the very first (who must be one).
+
+        Every account has a password: one made without would let anyone sign in as it.
+        """
         if self.count() == 0:
             require(role == "administrator",
                     "The first user of a store must be its administrator",
                     table=self.table, field="role", value=role)
         else:
             require_permission(self.store, "manage_users")
+        _require_password(password)
         user = User(login=login.strip(), full_name=full_name.strip(), role=role,
-                    password_hash=hash_password(password) if password else None)
+                    password_hash=hash_password(password))  # type: ignore[arg-type]
         return self.add(user)  # type: ignore[return-value]
 
     def change_role(self, login: str, role: str) -> User:
@@ -127,13 +143,28 @@ class UserRepository(RecordRepository):
         return self.update(user.id, role=role)  # type: ignore[return-value, arg-type]
 
     def set_password(self, login: str, password: str | None) -> User:
-        """An administrator sets anyone's password; a user may change their own."""
-        me = self.store.user
-        if me is None or me.login != login:
-            require_permission(self.store, "manage_users")
+        """An administrator's reset of anyone's password (recorded in the history under
+        the administrator's name); it also lifts a lock."""
+        require_permission(self.store, "manage_users")
+        _require_password(password)
         user = self._existing(login)
+        return self.update(user.id, password_hash=hash_password(password),  # type: ignore
+                           failed_sign_ins=0, locked_until=None)
+
+    def change_own_password(self, old_password: str | None, password: str | None) -> User:
+        """The person signed in changes their own password, giving the old one first."""
+        me = self.store.user
+        if me is None:
+            raise PermissionDeniedError("Sign in to change your password.",
+                                        action="change_password", role=None, needed=())
+        user = self._existing(me.login)
+        if not password_matches(user.password_hash, old_password):
+            raise PermissionDeniedError("The old password is wrong; the password was not "
+                                        "changed.", action="change_password", role=user.role,
+                                        needed=())
+        _require_password(password)
         return self.update(user.id,  # type: ignore[arg-type, return-value]
-                           password_hash=hash_password(password) if password else None)
+                           password_hash=hash_password(password))  # type: ignore[arg-type]
 
     def deactivate(self, login: str) -> None:
         require_permission(self.store, "manage_users")
@@ -151,16 +182,59 @@ class UserRepository(RecordRepository):
         return user
 
 
-def sign_in(store: "Store", login: str, password: str | None = None) -> User:
-    """Make ``login`` the person working in this store session; checks the password."""
+def _require_password(password: str | None) -> None:
+    require(bool(password), "Give a password: without one anyone could sign in as this "
+            "person", table="app_user", field="password_hash")
+
+
+def sign_in(store: "Store", login: str, password: str | None) -> User:
+    """Make ``login`` the person working in this store session; checks the password.
+
+    Wrong passwords are counted in the store: after FREE_ATTEMPTS in a row the
+    account is locked for LOCK_SECONDS, doubling with each further wrong one.
+    """
+    from .store import utc_now
+
     user = store.users.by_login(login)
-    if user is None or not password_matches(user.password_hash, password):
+    now = utc_now()
+    if user is not None and (user.locked_until or "") > now:
+        raise PermissionDeniedError(
+            f"Too many wrong passwords for {login!r}: signing in is locked until "
+            f"{user.locked_until[:19].replace('T', ' ')} UTC, or until an administrator sets "
+            "a new password.", action="sign_in", role=None, needed=())
+    if not password_matches(user.password_hash if user else _NOBODY, password):
+        if user is not None:
+            _count_failure(store, user, now)
         # one message for both, so that logins cannot be probed
         raise PermissionDeniedError(f"Unknown user or wrong password for {login!r}.",
                                     action="sign_in", role=None, needed=())
+    if user.failed_sign_ins:  # type: ignore[union-attr]
+        with store.transaction():
+            store.db.execute("UPDATE app_user SET failed_sign_ins = 0, locked_until = NULL, "
+                             "updated_at = ?, updated_by = ? WHERE id = ?",
+                             (now, user.login, user.id))  # type: ignore[union-attr]
+        user = store.users.by_login(login)
     store.user = user
-    store.actor = user.login
-    return user
+    store.actor = user.login  # type: ignore[union-attr]
+    return user  # type: ignore[return-value]
+
+
+def _count_failure(store: "Store", user: User, now: str) -> None:
+    """One more wrong password for ``user``, and the lock it earns, written at once."""
+    import datetime as dt
+
+    failures = (user.failed_sign_ins or 0) + 1
+    locked = None
+    if failures >= FREE_ATTEMPTS:
+        seconds = min(LOCK_SECONDS * 2 ** (failures - FREE_ATTEMPTS), MAX_LOCK_SECONDS)
+        until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)
+        locked = until.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    if getattr(store.db, "read_only", False):
+        return  # a store opened read-only cannot count; the wrong password is still refused
+    with store.transaction():  # in the name the attempt was made in
+        store.db.execute("UPDATE app_user SET failed_sign_ins = ?, locked_until = ?, "
+                         "last_failed_at = ?, updated_at = ?, updated_by = ? WHERE id = ?",
+                         (failures, locked, now, now, user.login, user.id))
 
 
 def resume_session(store: "Store", login: str) -> User:

@@ -90,7 +90,6 @@ class SignInDialog(QDialog):
                 self.login.addItem(tr("{0} — {1} ({2})").format(
                     user.full_name, role_label(user.role), user.login), user.login)
             self.password = password_field()
-            self.password.setPlaceholderText(tr("leave empty if the account has none"))
             form.addRow(tr("Person"), self.login)
             form.addRow(tr("Password"), self.password)
             if current_login:
@@ -124,9 +123,12 @@ class SignInDialog(QDialog):
         login = self.login.currentData()
         try:
             self.user = sign_in(self.store, login, self.password.text())
-        except PermissionDeniedError:
-            self._problem(tr("Wrong password for {0}, or the account was deactivated. "
-                             "Try again.").format(self._names.get(login, login)))
+        except PermissionDeniedError as error:
+            if "locked" in str(error):  # too many wrong passwords: say until when
+                self._problem(str(error))
+            else:
+                self._problem(tr("Wrong password for {0}, or the account was deactivated. "
+                                 "Try again.").format(self._names.get(login, login)))
             self.password.clear()
             self.password.setFocus()
             return False

@@ -105,7 +105,7 @@ class UsersDialog(QDialog):
         self.new_full_name.setPlaceholderText(tr("as printed on certificates"))
         self.new_role = role_box()
         self.new_password = password_field()
-        self.new_password.setPlaceholderText(tr("optional"))
+        self.new_password.setPlaceholderText(tr("required"))
         form.addRow(tr("Login"), self.new_login)
         form.addRow(tr("Full name"), self.new_full_name)
         form.addRow(tr("Role"), self.new_role)
