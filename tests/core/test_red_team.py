@@ -583,3 +583,36 @@ def test_changing_ones_own_password_needs_the_old_one(demo):
     logged = demo.db.query_one("SELECT changed_by FROM audit_log WHERE table_name = 'app_user' "
                                "ORDER BY id DESC LIMIT 1")
     assert logged["changed_by"] == "admin"
+
+
+# --- 4. who did it ------------------------------------------------------------------------------
+def test_the_history_names_the_session_not_what_a_row_claims(demo):
+    claim = claims_of_block(demo, "B5A", "enumerated")[0]
+    sign_in_as(demo, "supervisor")
+    with demo.transaction():
+        demo.db.execute("UPDATE social_tenure SET remarks = 'seen', updated_by = 'admin' "
+                        "WHERE id = ?", (claim["id"],))
+    logged = demo.db.query_one("SELECT changed_by FROM audit_log WHERE record_id = ? "
+                               "ORDER BY id DESC LIMIT 1", (claim["id"],))
+    assert logged["changed_by"] == "supervisor"
+
+
+def test_an_edit_made_outside_the_plugin_is_recorded_as_such(demo_template, tmp_path):
+    import sqlite3
+
+    path = tmp_path / "demo.sqlite"
+    shutil.copyfile(demo_template, path)
+    with SettlementStore.open(path, actor="red-team") as store:
+        claim = claims_of_block(store, "B5A", "enumerated")[0]
+        sign_in_as(store, "land_officer")
+        store.tenure.update(claim["id"], remarks="by the officer")  # the last editor
+    con = sqlite3.connect(path)  # the sqlite3 shell, or QGIS without the plugin
+    con.execute("UPDATE social_tenure SET remarks = 'quietly' WHERE id = ?", (claim["id"],))
+    con.execute("UPDATE social_tenure SET remarks = 'as admin', updated_by = 'admin' "
+                "WHERE id = ?", (claim["id"],))
+    con.commit()
+    con.close()
+    with SettlementStore.open(path, actor="red-team") as store:
+        log = [r["changed_by"] for r in store.db.query(
+            "SELECT changed_by FROM audit_log WHERE record_id = ? ORDER BY id", (claim["id"],))]
+    assert log[-3:] == ["officer", "outside the plugin", "outside the plugin: admin"]

@@ -133,8 +133,8 @@ def test_edits_outside_the_plugin_are_stamped_and_audited(store, parcel, person,
     assert after.row_version == 2
     log = store.db.query("SELECT action, changed_by FROM audit_log WHERE record_id = ? "
                          "ORDER BY id", (claim_.id,))
-    assert log == [{"action": "insert", "changed_by": "tester"},
-                   {"action": "update", "changed_by": "qgis-user"}]
+    assert log == [{"action": "insert", "changed_by": "tester"},  # recorded as such (#14)
+                   {"action": "update", "changed_by": "outside the plugin: qgis-user"}]
 
 
 def test_a_share_beyond_a_billionth_is_refused(store, parcel, person):

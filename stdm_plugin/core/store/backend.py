@@ -70,6 +70,10 @@ class Backend(abc.ABC):
 
     #: short name of the SQL dialect, e.g. "spatialite"
     dialect: str = ""
+    #: who works through this connection (the store sets it); the audit log names them
+    actor: str = "unknown"
+    #: what the audit log says of a write made by another program
+    OUTSIDE = "outside the plugin"
     #: where the store lives, for messages (a file path or a connection name)
     location: str = ""
     # SQL pieces that differ per dialect, used by migrations and repositories

@@ -13,6 +13,7 @@ from .schema import (
     PROVENANCE_COLUMNS,
     PROVENANCE_TABLES,
     ROLES,
+    create_session_table,
     record_columns,
     refresh_audit_triggers,
 )
@@ -240,7 +241,8 @@ def v8_register_guards(db: Backend, srid: int) -> None:
     at all, a certificate's status and prints only with their certificate event; and wrong
     passwords are counted per account."""
     db.create_guard_rules()
-    # wrong passwords counted in the store, and the lock they earn
+    create_session_table(db)  # the audit log names who wrote through the plugin, or says
+    # it was another program; wrong passwords counted in the store, and the lock they earn
     db.execute("ALTER TABLE app_user ADD COLUMN failed_sign_ins INTEGER NOT NULL DEFAULT 0")
     db.execute("ALTER TABLE app_user ADD COLUMN locked_until TEXT")
     db.execute("ALTER TABLE app_user ADD COLUMN last_failed_at TEXT")

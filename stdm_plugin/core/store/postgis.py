@@ -111,6 +111,8 @@ class PostGISBackend(Backend):
     # --- transactions ----------------------------------------------------
     def begin(self) -> None:
         self.execute("BEGIN")
+        # who writes, for the audit triggers, until this transaction ends
+        self.execute("SELECT set_config('stdm.actor', ?, true)", (self.actor,))
 
     def commit(self) -> None:
         self.execute("COMMIT")
@@ -200,21 +202,26 @@ class PostGISBackend(Backend):
         self.execute(f"""
             CREATE OR REPLACE FUNCTION stdm_audit() RETURNS trigger LANGUAGE plpgsql
             {self._path} AS $body$
+            DECLARE who text;
             BEGIN
+              who := nullif(current_setting('stdm.actor', true), '');
               IF TG_OP = 'INSERT' THEN
                 INSERT INTO audit_log (table_name, record_id, action, changed_at, changed_by)
-                VALUES (TG_TABLE_NAME, NEW.id, 'insert', {NOW_SQL}, NEW.updated_by);
+                VALUES (TG_TABLE_NAME, NEW.id, 'insert', {NOW_SQL},
+                        coalesce(who, '{self.OUTSIDE}: ' || coalesce(NEW.updated_by, 'unnamed')));
                 RETURN NEW;
               ELSIF TG_OP = 'UPDATE' THEN
                 INSERT INTO audit_log (table_name, record_id, action, changed_at, changed_by,
                                        old_values, new_values)
-                VALUES (TG_TABLE_NAME, NEW.id, 'update', {NOW_SQL}, NEW.updated_by,
+                VALUES (TG_TABLE_NAME, NEW.id, 'update', {NOW_SQL},
+                        coalesce(who, '{self.OUTSIDE}' || CASE WHEN NEW.updated_by IS DISTINCT
+                                 FROM OLD.updated_by THEN ': ' || NEW.updated_by ELSE '' END),
                         (to_jsonb(OLD) - 'content')::text, (to_jsonb(NEW) - 'content')::text);
                 RETURN NEW;
               END IF;
               INSERT INTO audit_log (table_name, record_id, action, changed_at, changed_by,
                                      old_values)
-              VALUES (TG_TABLE_NAME, OLD.id, 'delete', {NOW_SQL}, OLD.updated_by,
+              VALUES (TG_TABLE_NAME, OLD.id, 'delete', {NOW_SQL}, coalesce(who, '{self.OUTSIDE}'),
                       (to_jsonb(OLD) - 'content')::text);
               RETURN OLD;
             END $body$""")

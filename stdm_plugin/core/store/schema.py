@@ -80,3 +80,14 @@ def refresh_audit_triggers(db: Backend) -> None:
             continue
         columns = [c for c in db.columns(table) if c not in AUDIT_SKIPPED_COLUMNS]
         db.create_audit_triggers(table, columns, geometry_columns)
+
+
+SESSION_TABLE = "stdm_session"
+
+
+def create_session_table(db: Backend) -> None:
+    """Where a SpatiaLite connection of the plugin says who is writing, for the length of
+    its own transaction only (the row is gone before it commits): a write that finds no
+    row there was made by another program. PostGIS keeps it in a setting instead."""
+    db.execute(f"CREATE TABLE IF NOT EXISTS {SESSION_TABLE} (id INTEGER PRIMARY KEY "
+               "CHECK (id = 1), actor TEXT NOT NULL)")

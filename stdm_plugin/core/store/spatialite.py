@@ -84,9 +84,19 @@ class SpatiaLiteBackend(Backend):
         # IMMEDIATE takes the write lock now, so a second writer waits (busy
         # timeout) or fails here, before any work is done.
         self._con.execute("BEGIN IMMEDIATE")
+        if self._has_session_table():  # who writes, seen by the audit triggers only
+            self._con.execute("INSERT OR REPLACE INTO stdm_session (id, actor) VALUES (1, ?)",
+                              (self.actor,))
 
     def commit(self) -> None:
+        if self._has_session_table():
+            self._con.execute("DELETE FROM stdm_session")  # never committed
         self._con.execute("COMMIT")
+
+    def _has_session_table(self) -> bool:
+        if not getattr(self, "_session_table", False):
+            self._session_table = self.table_exists("stdm_session") and not self.read_only
+        return self._session_table
 
     def rollback(self) -> None:
         if self._con.in_transaction:
@@ -177,10 +187,15 @@ class SpatiaLiteBackend(Backend):
             return "json_object(" + ", ".join(parts) + ")"
         # An insert records who and when only: the inserted values are the row
         # itself until the first update, whose old_values then keep them.
+        session = "(SELECT actor FROM stdm_session WHERE id = 1)"
+        outside = f"'{self.OUTSIDE}'"
+        claimed = (f"{outside} || CASE WHEN NEW.updated_by IS NOT OLD.updated_by "
+                   "THEN ': ' || NEW.updated_by ELSE '' END")
         for action, old, new, who in (
-            ("insert", "NULL", "NULL", "NEW.updated_by"),
-            ("update", values("OLD"), values("NEW"), "NEW.updated_by"),
-            ("delete", values("OLD"), "NULL", "OLD.updated_by"),
+            ("insert", "NULL", "NULL",
+             f"coalesce({session}, {outside} || ': ' || coalesce(NEW.updated_by, 'unnamed'))"),
+            ("update", values("OLD"), values("NEW"), f"coalesce({session}, {claimed})"),
+            ("delete", values("OLD"), "NULL", f"coalesce({session}, {outside})"),
         ):
             ref = "OLD" if action == "delete" else "NEW"
             stamp = ""

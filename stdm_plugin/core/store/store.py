@@ -32,6 +32,7 @@ from .errors import (
     UnknownCrsError,
 )
 from .migrations import SCHEMA_VERSION, migrate
+from .schema import create_session_table
 from .spatialite import SpatiaLiteBackend
 
 #: the plugin's version, written into every new store and backup (metadata.txt has it too)
@@ -192,6 +193,16 @@ class Store:
                 actor=actor or self.actor)
         return type(self).open(self.path or "", actor=actor or self.actor)
 
+    @property
+    def actor(self) -> str:
+        """Who works in this session: the history records every write made through the
+        plugin under this name (the backend hands it to the audit triggers)."""
+        return self.db.actor
+
+    @actor.setter
+    def actor(self, name: str) -> None:
+        self.db.actor = name
+
     def close(self) -> None:
         self.db.close()
 
@@ -231,6 +242,7 @@ def _create_info_tables(db: Backend, srid: int, actor: str) -> None:
     db.execute(f"CREATE TABLE {INFO_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     db.execute("CREATE TABLE stdm_schema_history (version INTEGER PRIMARY KEY, "
                "applied_at TEXT NOT NULL)")
+    create_session_table(db)
     db.executemany(f"INSERT INTO {INFO_TABLE} (key, value) VALUES (?, ?)", [
         ("schema_version", "0"),
         ("store_id", str(uuid.uuid4())),
