@@ -208,7 +208,7 @@ def sign_in(store: "Store", login: str, password: str | None) -> User:
         # one message for both, so that logins cannot be probed
         raise PermissionDeniedError(f"Unknown user or wrong password for {login!r}.",
                                     action="sign_in", role=None, needed=())
-    if user.failed_sign_ins:  # type: ignore[union-attr]
+    if user.failed_sign_ins and not getattr(store.db, "read_only", False):  # type: ignore
         with store.transaction():
             store.db.execute("UPDATE app_user SET failed_sign_ins = 0, locked_until = NULL, "
                              "updated_at = ?, updated_by = ? WHERE id = ?",
