@@ -281,7 +281,7 @@ class PlanWriter:
         folder = self.plan.package.store_file + ".documents"
         relative = document_path(row)
         source = inside(folder, relative)
-        if not os.path.isfile(source) or os.path.islink(source):
+        if not os.path.isfile(source):  # a real path: links are resolved and refused above
             raise FieldPackageError(f"The package's document {row.get('file_name')} "
                                     f"({relative}) is missing from {folder}; nothing was merged.",
                                     kind="document", path=source)

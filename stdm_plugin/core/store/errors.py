@@ -163,6 +163,14 @@ class PermissionDeniedError(StdmError):
         self.needed = needed
 
 
+class AccountLockedError(PermissionDeniedError):
+    """Too many wrong passwords in a row: signing in waits until ``locked_until``."""
+
+    def __init__(self, message: str, *, locked_until: str) -> None:
+        super().__init__(message, action="sign_in", role=None, needed=())
+        self.locked_until = locked_until
+
+
 class AdjudicationError(ValidationError):
     """A claim cannot move to the state asked for (wrong state, open objection...)."""
 

@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
-from .errors import PermissionDeniedError, ValidationError
+from .errors import AccountLockedError, PermissionDeniedError, ValidationError
 from .model import Record
 from .records import RecordRepository, require
 from .schema import ROLES
@@ -198,10 +198,10 @@ def sign_in(store: "Store", login: str, password: str | None) -> User:
     user = store.users.by_login(login)
     now = utc_now()
     if user is not None and (user.locked_until or "") > now:
-        raise PermissionDeniedError(
+        raise AccountLockedError(
             f"Too many wrong passwords for {login!r}: signing in is locked until "
             f"{user.locked_until[:19].replace('T', ' ')} UTC, or until an administrator sets "
-            "a new password.", action="sign_in", role=None, needed=())
+            "a new password.", locked_until=user.locked_until)
     if not password_matches(user.password_hash if user else _NOBODY, password):
         if user is not None:
             _count_failure(store, user, now)

@@ -22,7 +22,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ...core.store.errors import PermissionDeniedError, ValidationError
+from ...core.store.errors import AccountLockedError, PermissionDeniedError, ValidationError
 from ...core.store.users import User, sign_in
 from ...qgis.i18n import tr
 
@@ -123,12 +123,13 @@ class SignInDialog(QDialog):
         login = self.login.currentData()
         try:
             self.user = sign_in(self.store, login, self.password.text())
-        except PermissionDeniedError as error:
-            if "locked" in str(error):  # too many wrong passwords: say until when
-                self._problem(str(error))
-            else:
-                self._problem(tr("Wrong password for {0}, or the account was deactivated. "
-                                 "Try again.").format(self._names.get(login, login)))
+        except AccountLockedError as error:  # too many wrong passwords: say until when
+            self._problem(str(error))
+            self.password.clear()
+            return False
+        except PermissionDeniedError:
+            self._problem(tr("Wrong password for {0}, or the account was deactivated. "
+                             "Try again.").format(self._names.get(login, login)))
             self.password.clear()
             self.password.setFocus()
             return False
