@@ -34,7 +34,8 @@ RULE_MESSAGES = {
     "certificate_frozen": "An issued certificate cannot be deleted, and what it certifies "
                           "cannot be changed; revoke or supersede it instead.",
     "key_kept": "An office signing key cannot be deleted or changed, only retired, so that "
-                "the certificates it signed can still be checked.",
+                "the certificates it signed can still be checked; its private part is only "
+                "ever encrypted with a passphrase, and a retired key stays retired.",
     "state_without_event": "A claim's adjudication (its state, its public display) changes "
                            "only through the adjudication and certificate actions, each "
                            "with its event.",
@@ -178,6 +179,11 @@ class Backend(abc.ABC):
         """Legal states change only through the plugin's acts (schema 8): a claim's state
         with its adjudication event, a certificate's status and prints with its event, and a
         claim a valid certificate covers not at all."""
+
+    @abc.abstractmethod
+    def create_key_rules(self) -> None:
+        """Office keys at rest (schema 9): the key never changes, its private part only from
+        the clear form to the encrypted one (or to nothing), a retired key stays retired."""
 
     @abc.abstractmethod
     def create_append_only_rules(self, tables: Sequence[str]) -> None:

@@ -15,6 +15,7 @@ from .migrations_workflows import (
     v6_parcel_lineage,
     v7_field_packages,
     v8_register_guards,
+    v9_keys_at_rest,
 )
 from .schema import (
     SUBMISSION_TABLES,
@@ -196,6 +197,7 @@ MIGRATIONS: dict[int, Migration] = {
     6: v6_parcel_lineage,
     7: v7_field_packages,
     8: v8_register_guards,
+    9: v9_keys_at_rest,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

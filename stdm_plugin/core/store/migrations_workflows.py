@@ -1,4 +1,5 @@
-"""Schema steps 5 to 8: adjudication and certificates, parcel lineage, field packages, guards.
+"""Schema steps 5 to 9: adjudication and certificates, parcel lineage, field packages, guards,
+office keys at rest.
 
 Frozen once released, like every step (see migrations.py, which runs them).
 """
@@ -13,6 +14,7 @@ from .schema import (
     PROVENANCE_COLUMNS,
     PROVENANCE_TABLES,
     ROLES,
+    STORE_EVENT_TABLE,
     create_session_table,
     record_columns,
     refresh_audit_triggers,
@@ -247,3 +249,20 @@ def v8_register_guards(db: Backend, srid: int) -> None:
     db.execute("ALTER TABLE app_user ADD COLUMN locked_until TEXT")
     db.execute("ALTER TABLE app_user ADD COLUMN last_failed_at TEXT")
     refresh_audit_triggers(db)
+
+
+def v9_keys_at_rest(db: Backend, srid: int) -> None:
+    """The office's private key is kept encrypted with a passphrase, and a key is retired
+    with who and why (issue #14); the store's own log of trust acts (keys protected or
+    retired, an unverified backup accepted by an administrator)."""
+    db.execute("ALTER TABLE office_key ADD COLUMN retired_by TEXT")
+    db.execute("ALTER TABLE office_key ADD COLUMN retired_reason TEXT")
+    db.create_key_rules()
+    db.execute(f"""
+        CREATE TABLE {STORE_EVENT_TABLE} (
+            id {db.serial_pk},
+            event TEXT NOT NULL,
+            happened_at TEXT NOT NULL DEFAULT ({db.now_sql}),
+            happened_by TEXT NOT NULL,
+            details TEXT)""")
+    db.create_append_only_rules((STORE_EVENT_TABLE,))

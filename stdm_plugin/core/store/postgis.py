@@ -313,6 +313,20 @@ class PostGISBackend(Backend):
         self.execute("CREATE TRIGGER social_tenure_claim_locked BEFORE UPDATE OR DELETE ON "
                      "social_tenure FOR EACH ROW EXECUTE FUNCTION stdm_claim_locked()")
 
+    def create_key_rules(self) -> None:
+        from .schema import office_key_update_refused
+
+        # the trigger of schema 5 calls this function: replacing it changes the rule
+        self.execute(f"""
+            CREATE OR REPLACE FUNCTION stdm_office_key_kept() RETURNS trigger
+            LANGUAGE plpgsql {self._path} AS $body$
+            BEGIN
+              IF TG_OP = 'DELETE' OR {office_key_update_refused("IS DISTINCT FROM")} THEN
+                {_raise("key_kept", "office_key")}
+              END IF;
+              RETURN NEW;
+            END $body$""")
+
     def create_guard_rules(self) -> None:
         from .schema import CERTIFICATE_PRINT_COLUMNS, CLAIM_LOCKED_COLUMNS
 

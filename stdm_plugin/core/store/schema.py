@@ -52,6 +52,13 @@ CERTIFICATE_FROZEN_COLUMNS = ("series", "seq", "number", "spatial_unit_id", "sna
                               "issued_by", "language")
 #: certificate fields frozen from schema 8 on too: what it was printed with, and its lifespan
 CERTIFICATE_PRINT_COLUMNS = ("template", "pdf_file", "pdf_sha256", "end_lifespan_version")
+#: how the office's private key is written once it is encrypted with a passphrase (schema 9)
+PROTECTED_KEY_PREFIX = "stdm-key1:"
+#: what an office key keeps for ever once made: the key itself and who made it, for whom
+OFFICE_KEY_FROZEN_COLUMNS = ("id", "office_name", "algorithm", "public_key", "created_at",
+                             "created_by")
+#: the store's own log of trust acts: keys protected or retired, unverified backups accepted
+STORE_EVENT_TABLE = "store_event"
 #: tables that only ever grow (schema 5: its rules are made by create_register_rules)
 APPEND_ONLY_TABLES = ("adjudication_event", "certificate_event")
 #: the append-only tables of schema 6 (a separate list: schema 5 must not see them)
@@ -91,3 +98,24 @@ def create_session_table(db: Backend) -> None:
     row there was made by another program. PostGIS keeps it in a setting instead."""
     db.execute(f"CREATE TABLE IF NOT EXISTS {SESSION_TABLE} (id INTEGER PRIMARY KEY "
                "CHECK (id = 1), actor TEXT NOT NULL)")
+
+
+def office_key_update_refused(differs: str) -> str:
+    """SQL that is true for an update of office_key the rules refuse (``differs`` is the
+    dialect's "IS NOT" or "IS DISTINCT FROM").
+
+    The key itself never changes. Its private part changes once, from the clear form of
+    schemas 5 to 8 to the encrypted form or to nothing (a backup leaves a clear key out).
+    Retiring sets when, by whom and why once; a retired key never comes back.
+    """
+    frozen = " OR ".join(f"NEW.{c} {differs} OLD.{c}" for c in OFFICE_KEY_FROZEN_COLUMNS)
+    prefix_length = len(PROTECTED_KEY_PREFIX)
+    clear_before = (f"substr(OLD.private_key, 1, {prefix_length}) <> '{PROTECTED_KEY_PREFIX}' "
+                    "AND OLD.private_key <> ''")
+    protected_or_gone = (f"(substr(NEW.private_key, 1, {prefix_length}) = "
+                         f"'{PROTECTED_KEY_PREFIX}' OR NEW.private_key = '')")
+    retired = " OR ".join(f"NEW.{c} {differs} OLD.{c}"
+                          for c in ("retired_at", "retired_by", "retired_reason"))
+    return (f"({frozen}) OR (NEW.private_key {differs} OLD.private_key AND NOT "
+            f"({clear_before} AND {protected_or_gone})) "
+            f"OR (OLD.retired_at IS NOT NULL AND ({retired}))")

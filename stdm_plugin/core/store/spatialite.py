@@ -317,6 +317,15 @@ class SpatiaLiteBackend(Backend):
                   AND (OLD.status IS NOT 'valid' OR NEW.print_count IS NOT {prints}))
             BEGIN SELECT {_raise("certificate_act", "certificate")}; END""")
 
+    def create_key_rules(self) -> None:
+        from .schema import office_key_update_refused
+
+        self._con.execute("DROP TRIGGER IF EXISTS office_key_kept")
+        self._con.execute(f"""
+            CREATE TRIGGER office_key_kept BEFORE UPDATE ON office_key
+            WHEN {office_key_update_refused("IS NOT")}
+            BEGIN SELECT {_raise("key_kept", "office_key")}; END""")
+
     def create_append_only_rules(self, tables: Sequence[str]) -> None:
         """Registers that only grow: any UPDATE or DELETE of their rows is refused."""
         for table in tables:
