@@ -110,7 +110,7 @@ def frozen_sheets(store) -> list:
                                   series="BEN-2026", issued_at=utc_now(), issuer=store.user,
                                   language="en")
         # a payload as long as a signed one: the QR code has the same size
-        payload = f"STDM1|{number}|{'A' * 43}|{'0' * 16}|{'B' * 86}"
+        payload = f"STDM2|{number}|2026-01-01|{'A' * 43}|{'0' * 16}|{'B' * 86}"
         sheets.append(certificate_sheet(store, snapshot, payload, tempfile.gettempdir()))
     return sheets
 

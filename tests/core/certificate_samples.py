@@ -8,7 +8,7 @@ from shapely.geometry import box
 
 from stdm_plugin.core import Party, Settlement, SocialTenure, SpatialUnit
 from stdm_plugin.core.adjudication.adjudication import approve, open_public_display, verify
-from stdm_plugin.core.certificates.signing import create_office_key
+from stdm_plugin.core.certificates.office_keys import create_office_key, unlock_office_key
 from stdm_plugin.core.store.users import sign_in
 
 DISPLAY = ("2026-01-05", "2026-02-04")
@@ -47,18 +47,22 @@ def render_to(sheet, path: str) -> None:
 
 #: every account of with_people signs in with it
 PASSWORD = "correct horse"
+#: the office key's passphrase in these tests
+KEY_PASSPHRASE = "battery staple office key"
 
 
 def with_people(store) -> None:
-    """admin (who also makes the office key), sup, officer, enum; officer signed in."""
+    """admin (who also makes the office key), sup, officer, enum; officer signed in, with
+    the office key unlocked."""
     secret = PASSWORD
     store.users.create("admin", "Ama Administrator", "administrator", secret)
     sign_in(store, "admin", secret)
     store.users.create("sup", "Serge Supervisor", "supervisor", secret)
     store.users.create("officer", "Aïcha Traoré", "land_officer", secret)
     store.users.create("enum", "Eric Enumerator", "enumerator", secret)
-    create_office_key(store, "Koumassi land office")
+    create_office_key(store, "Koumassi land office", KEY_PASSPHRASE)
     sign_in(store, "officer", secret)
+    unlock_office_key(store, KEY_PASSPHRASE)
 
 
 def as_user(store, login: str, password: str = PASSWORD) -> None:

@@ -14,6 +14,7 @@ from fractions import Fraction
 import pytest
 import shapely
 from certificate_samples import (
+    KEY_PASSPHRASE,
     PASSWORD,
     TODAY,
     FakeRender,
@@ -42,13 +43,15 @@ from stdm_plugin.core.certificates.certificates import (
     revoke,
     supersede,
 )
-from stdm_plugin.core.certificates.signing import (
-    OfficeKeyError,
+from stdm_plugin.core.certificates.office_keys import (
+    OfficeKeyLockedError,
     active_office_key,
     create_office_key,
     export_public_keys,
-    verify_signature,
+    office_keys,
+    unlock_office_key,
 )
+from stdm_plugin.core.certificates.signing import OfficeKeyError, verify_signature
 from stdm_plugin.core.certificates.snapshot import geometry_wkb, issuing_problems
 from stdm_plugin.core.certificates.verification import verify_payload
 from stdm_plugin.core.store.errors import (
@@ -156,9 +159,10 @@ def test_snapshot_hash_and_signature(people, out):
     assert content["issued_by"] == {"login": "officer", "full_name": "Aïcha Traoré"}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", content["issued_at"])
     payload = issued.qr_payload
-    assert re.fullmatch(r"STDM1\|KOU-2026-000001\|[A-Za-z0-9_-]{43}\|[0-9a-f]{16}\|"
-                        r"[A-Za-z0-9_-]{86}", payload)
-    assert payload.split("|")[3] == cert.key_id == active_office_key(store).id
+    assert re.fullmatch(r"STDM2\|KOU-2026-000001\|\d{4}-\d\d-\d\d\|[A-Za-z0-9_-]{43}\|"
+                        r"[0-9a-f]{16}\|[A-Za-z0-9_-]{86}", payload)
+    assert payload.split("|")[2] == cert.issued_at[:10] == content["issued_at"][:10]
+    assert payload.split("|")[4] == cert.key_id == active_office_key(store).id
     public = active_office_key(store).public_key
     assert verify_signature(public, payload)
     from stdm_plugin.core.certificates.qr import encode
@@ -340,7 +344,7 @@ def test_roles(people, out):
     for login in ("enum", "sup", "officer"):
         as_user(store, login)
         with pytest.raises(PermissionDeniedError):
-            create_office_key(store, "Rogue office")
+            create_office_key(store, "Rogue office", KEY_PASSPHRASE)
     sign_out(store)
     with pytest.raises(PermissionDeniedError, match="Sign in"):
         revoke(store, number, "mistake")
@@ -359,17 +363,28 @@ def test_no_key_no_certificate_and_key_rotation(store, out):
     assert counts(store) == (0, 0)
     sign_in(store, "admin", PASSWORD)
     with pytest.raises(ValidationError):
-        create_office_key(store, "  ")
-    first = create_office_key(store, "Koumassi land office")
+        create_office_key(store, "  ", KEY_PASSPHRASE)
+    with pytest.raises(ValidationError, match="passphrase must be at least"):
+        create_office_key(store, "Koumassi land office", "short")
+    first = create_office_key(store, "Koumassi land office", KEY_PASSPHRASE)
     sign_in(store, "officer", PASSWORD)
+    with pytest.raises(OfficeKeyLockedError, match="enter its passphrase"):
+        issue_certificate(store, unit.id, FakeRender(), out, today=TODAY)
+    unlock_office_key(store, KEY_PASSPHRASE)
     old = issue_certificate(store, unit.id, FakeRender(), out, today=TODAY)
     sign_in(store, "admin", PASSWORD)
-    second = create_office_key(store, "Koumassi land office")
+    second = create_office_key(store, "Koumassi land office", "a second office passphrase")
     assert active_office_key(store).id == second.id != first.id
     assert store.db.scalar("SELECT count(*) FROM office_key WHERE retired_at IS NULL") == 1
+    retired = next(k for k in office_keys(store) if k.id == first.id)
+    assert retired.retired_by == "admin"
+    assert retired.retired_reason == f"replaced by key {second.id}"
     sign_in(store, "officer", PASSWORD)
+    with pytest.raises(OfficeKeyLockedError, match="replaced or retired"):
+        issue_certificate(store, other.id, FakeRender(), out, today=TODAY)
+    unlock_office_key(store, "a second office passphrase")
     new = issue_certificate(store, other.id, FakeRender(), out, today=TODAY)
-    assert new.qr_payload.split("|")[3] == second.id
+    assert new.qr_payload.split("|")[4] == second.id
     assert verify_payload(store, old.qr_payload).status == "valid"  # retired keys still check
     with pytest.raises(ValidationError, match="only retired"):
         with store.transaction():

@@ -8,17 +8,25 @@ import hashlib
 import json
 
 import pytest
-from certificate_samples import TODAY, FakeRender, approved_parcels_for_test, with_people
+from certificate_samples import (
+    KEY_PASSPHRASE,
+    TODAY,
+    FakeRender,
+    approved_parcels_for_test,
+    with_people,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stdm_plugin.core.certificates.certificates import find_certificate, issue_certificate
-from stdm_plugin.core.certificates.signing import (
-    MalformedPayloadError,
-    OfficeKeyError,
+from stdm_plugin.core.certificates.office_keys import (
     active_office_key,
     export_public_keys,
     office_keys,
+)
+from stdm_plugin.core.certificates.signing import (
+    MalformedPayloadError,
+    OfficeKeyError,
     parse_payload,
     sign,
     verify_signature,
@@ -64,6 +72,9 @@ def test_parse_payload(issued):
     ("", "not a certificate code"),
     ("hello", "not a certificate code"),
     ("STDM2|KOU-2026-000001|a|b|c", "not a certificate code"),
+    ("STDM2|KOU-2026-000001|2026-13-01|" + "A" * 43 + "|0123456789abcdef|" + "A" * 86, "date"),
+    ("STDM2|KOU-2026-000001|26-01-01|" + "A" * 43 + "|0123456789abcdef|" + "A" * 86, "date"),
+    ("STDM2|KOU-2026-000001|" + "A" * 43 + "|0123456789abcdef|" + "A" * 86, "not a"),
     ("STDM1|KOU-2026-000001|a|b", "not a certificate code"),
     ("STDM1|KOU 2026 000001|" + "A" * 43 + "|0123456789abcdef|" + "A" * 86, "number"),
     ("STDM1|KOU-2026-1|" + "A" * 43 + "|0123456789abcdef|" + "A" * 86, "number"),
@@ -94,15 +105,16 @@ def test_not_text_is_malformed(store):
 def test_one_changed_character_is_forged(store, issued):
     payload = issued.qr_payload
     number_changed = with_part(payload, 1, lambda n: n[:-1] + ("2" if n[-1] != "2" else "3"))
-    digest_changed = with_part(payload, 2, lambda d: flip(d, 10))
-    signature_changed = with_part(payload, 4, lambda s: flip(s, 20))
-    for forged in (number_changed, digest_changed, signature_changed):
+    date_changed = with_part(payload, 2, lambda d: d[:-1] + ("2" if d[-1] != "2" else "3"))
+    digest_changed = with_part(payload, 3, lambda d: flip(d, 10))
+    signature_changed = with_part(payload, 5, lambda s: flip(s, 20))
+    for forged in (number_changed, date_changed, digest_changed, signature_changed):
         checked = verify_payload(store, forged)
         assert checked.status == "forged", forged
         assert checked.reason in ("bad_signature", "unknown_key", "not_in_register",
                                   "hash_mismatch"), forged
         assert "does not match its content" in checked.details
-    key_changed = with_part(payload, 3, lambda k: k[:3] + ("0" if k[3] != "0" else "1") + k[4:])
+    key_changed = with_part(payload, 4, lambda k: k[:3] + ("0" if k[3] != "0" else "1") + k[4:])
     assert "never had" in verify_payload(store, key_changed).details
 
 
@@ -113,7 +125,7 @@ def test_another_office_key_is_forged(new_store, tmp_path):
     [unit] = approved_parcels_for_test(ours, 1)
     issued = issue_certificate(ours, unit.id, FakeRender(), str(tmp_path), today=TODAY)
     cert = find_certificate(ours, issued.number)
-    _, counterfeit = sign(theirs, active_office_key(theirs), cert.number, cert.snapshot_sha256)
+    _, counterfeit = sign(theirs.signer, cert.number, cert.snapshot_sha256, TODAY)
     checked = verify_payload(ours, counterfeit)
     assert checked.status == "forged" and "never had" in checked.details
     assert checked.reason == "unknown_key"
@@ -126,14 +138,14 @@ def test_another_office_key_is_forged(new_store, tmp_path):
 
 def test_right_signature_over_the_wrong_content_is_forged(store, issued):
     """What a thief of the office key could make: the register still tells."""
-    key = active_office_key(store)
     cert = find_certificate(store, issued.number)
-    _, unknown_number = sign(store, key, "KOU-2026-000777", cert.snapshot_sha256)
+    day = cert.issued_at[:10]
+    _, unknown_number = sign(store.signer, "KOU-2026-000777", cert.snapshot_sha256, day)
     checked = verify_payload(store, unknown_number)
     assert checked.status == "forged" and "no certificate KOU-2026-000777" in checked.details
     assert checked.reason == "not_in_register"
     other_content = hashlib.sha256(b"another parcel").hexdigest()
-    _, changed_content = sign(store, key, cert.number, other_content)
+    _, changed_content = sign(store.signer, cert.number, other_content, day)
     checked = verify_payload(store, changed_content)
     assert checked.status == "forged" and "differs from certificate" in checked.details
     assert checked.reason == "hash_mismatch"
@@ -165,7 +177,9 @@ def test_keys_and_offline_check(store, issued, tmp_path):
     assert key.id == hashlib.sha256(base64.b64decode(key.public_key)).hexdigest()[:16]
     assert key.retired_at is None and key.created_by == "admin"
     private = store.db.scalar("SELECT private_key FROM office_key")
-    assert len(base64.b64decode(private)) == 32
+    assert private.startswith("stdm-key1:scrypt:") and KEY_PASSPHRASE not in private
+    assert store.signer._private.hex() not in private  # kept encrypted, never in the clear
+    assert base64.b64encode(store.signer._private).decode() not in private
     exported = export_public_keys(store, str(tmp_path / "keys.json"))
     assert private not in exported
     with open(tmp_path / "keys.json", encoding="utf-8") as handle:
@@ -188,6 +202,10 @@ B64 = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
     st.builds(lambda parts: "|".join(parts), st.lists(PART, max_size=7)),
     st.builds(lambda n, d, k, s: f"STDM1|{n}|{d}|{k}|{s}",
               st.from_regex(r"[A-Za-z0-9_-]{1,12}-[0-9]{5,10}", fullmatch=True),
+              B64, st.from_regex(r"[0-9a-fA-F]{14,18}", fullmatch=True), B64),
+    st.builds(lambda n, t, d, k, s: f"STDM2|{n}|{t}|{d}|{k}|{s}",
+              st.from_regex(r"[A-Za-z0-9_-]{1,12}-[0-9]{5,10}", fullmatch=True),
+              st.from_regex(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,3}", fullmatch=True),
               B64, st.from_regex(r"[0-9a-fA-F]{14,18}", fullmatch=True), B64)))
 def test_any_text_gets_an_answer(store, text):
     checked = verify_payload(store, text)

@@ -14,7 +14,8 @@ from ..store.errors import CertificateRefusedError
 from ..store.records import json_list
 from ..store.report_csv import write_report_csv
 from ..store.users import require_permission
-from .certificates import IssuedCertificate, Render, issue_certificate, signing_key
+from .certificates import IssuedCertificate, Render, issue_certificate
+from .office_keys import signer_for
 
 if TYPE_CHECKING:
     from ..store.store import Store
@@ -62,10 +63,10 @@ def issue_batch(store: "Store", parcel_ids: list[str], render: Render, out_dir: 
                 is_cancelled: Callable[[], bool] | None = None) -> BatchReport:
     """Issue one certificate per parcel; refusals and failures are reported, not raised.
 
-    Permission and the office key are checked once, before anything starts.
+    Permission and the unlocked office key are checked once, before anything starts.
     """
     require_permission(store, "issue")
-    signing_key(store)
+    signer_for(store)
     ids = list(dict.fromkeys(parcel_ids))
     codes = _codes(store, ids)
     report = BatchReport()

@@ -36,15 +36,9 @@ from ..store.errors import (
 from ..store.model import Record
 from ..store.records import RecordRepository, require
 from ..store.users import require_permission
+from .office_keys import UnlockedKey, signer_for
 from .sheet import CertificateSheet
-from .signing import (
-    SERIES_PATTERN,
-    OfficeKey,
-    OfficeKeyError,
-    active_office_key,
-    payload_of,
-    sign,
-)
+from .signing import SERIES_PATTERN, payload_of, sign
 from .snapshot import (
     build_snapshot,
     canonical_json,
@@ -93,7 +87,9 @@ class Certificate(Record):
 
     @property
     def qr_payload(self) -> str:
-        return payload_of(self.number, self.snapshot_sha256, self.key_id, self.signature)
+        issued_on = self.issued_at[:10] if self.content.get("format_version", 1) >= 2 else None
+        return payload_of(self.number, self.snapshot_sha256, self.key_id, self.signature,
+                          issued_on)
 
 
 class CertificateRepository(RecordRepository):
@@ -226,27 +222,19 @@ def default_series(store: "Store", settlement_id: str, today: str | None) -> str
     return f"{code}-{year}"
 
 
-def signing_key(store: "Store") -> OfficeKey:
-    key = active_office_key(store)
-    if key is None:
-        raise OfficeKeyError("This office has no signing key yet: an administrator must "
-                             "create one before certificates can be issued.")
-    return key
-
-
 # --- issuing, in one transaction ------------------------------------------------------------
 def _issue_and_publish(store: "Store", user: "User", parcel_id: str, render: Render,
                        out_dir: str, *, language: str, template: str | None,
                        series: str | None, today: str | None, superseding: str | None = None,
                        reason: str | None = None) -> IssuedCertificate:
-    key = signing_key(store)
+    signer = signer_for(store)
     require(bool(language) and len(language) <= 10 and language.replace("-", "").isalnum(),
             f"{language!r} is not a language code like 'en' or 'fr'", table="certificate",
             field="language", value=language)
     output = _PendingPdf(out_dir)
     try:
         with store.transaction(), tempfile.TemporaryDirectory(prefix="stdm-cert-") as work:
-            issued, stem = _issue(store, user, key, parcel_id, render, output, work,
+            issued, stem = _issue(store, user, signer, parcel_id, render, output, work,
                                   language=language, template=template, series=series,
                                   today=today, superseding=superseding, reason=reason)
         path = output.publish(f"{stem}.pdf")
@@ -256,7 +244,7 @@ def _issue_and_publish(store: "Store", user: "User", parcel_id: str, render: Ren
     return dataclasses.replace(issued, pdf_path=path)
 
 
-def _issue(store: "Store", user: "User", key: OfficeKey, parcel_id: str,
+def _issue(store: "Store", user: "User", signer: UnlockedKey, parcel_id: str,
            render: Render, output: "_PendingPdf", work: str, *, language: str,
            template: str | None, series: str | None, today: str | None,
            superseding: str | None, reason: str | None) -> tuple[IssuedCertificate, str]:
@@ -286,14 +274,14 @@ def _issue(store: "Store", user: "User", key: OfficeKey, parcel_id: str,
                                              issued_at=issued_at, issuer=user,
                                              language=language))
     digest = text_sha256(snapshot)
-    signature, payload = sign(store, key, number, digest)
+    signature, payload = sign(signer, number, digest, issued_at[:10])
     sheet = certificate_sheet(store, json.loads(snapshot), payload, work,
                               extra={"print_number": 1})
     output.refuse_to_replace(f"{sheet.file_stem}.pdf")
     pdf_sha256 = output.render(render, sheet)
     cert = store.certificates.add(Certificate(
         series=series, seq=seq, number=number, spatial_unit_id=parcel_id, snapshot=snapshot,
-        snapshot_sha256=digest, key_id=key.id, signature=signature, language=language,
+        snapshot_sha256=digest, key_id=signer.key.id, signature=signature, language=language,
         template=template, pdf_file=f"{sheet.file_stem}.pdf", pdf_sha256=pdf_sha256,
         issued_at=issued_at, issued_by=user.login))
     _event(store, cert.id, "issued", pdf_sha256=pdf_sha256,  # type: ignore[arg-type]

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from ..store.store import Store
     from ..store.users import User
 
-FORMAT_VERSION = 1
+#: 2: the QR code carries the issue date (payload STDM2); 1: it does not (STDM1)
+FORMAT_VERSION = 2
 #: supporting document types printed as the holder's photo (seeded lookups)
 PHOTO_DOCUMENT_TYPES = ("photo",)
 PHOTO_EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif",

@@ -2,7 +2,8 @@
 
 Used by ``build.py demo``, the certificate benchmark and tests: it makes
 the office's team (an administrator, a supervisor and a land officer,
-with the passwords below: a demo store only), the office signing key,
+with the passwords below: a demo store only), the office signing key
+(under the demo passphrase below),
 verifies the claims of some blocks, puts them on public display for a
 period that is over, writes down one objection that stays open, and has
 the land officer approve the rest. What comes out is a store where some
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 from ..adjudication import adjudication
-from ..certificates.signing import active_office_key, create_office_key
+from ..certificates.office_keys import active_office_key, create_office_key, unlock_office_key
 from ..store.users import sign_in
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ DEMO_TEAM = (
     ("supervisor", "Seydou Traoré", "supervisor", "demo-supervisor"),
     ("officer", "Mariam Koné", "land_officer", "demo-officer"),
 )
+#: the passphrase of the demo office's signing key (demo only: printed in the README)
+DEMO_KEY_PASSPHRASE = "demo office key passphrase"
 DISPLAY_PERIOD = ("2026-09-01", "2026-09-30")
 APPROVAL_DAY = "2026-10-15"
 
@@ -49,12 +52,16 @@ def ensure_demo_team(store: "SettlementStore") -> None:
         if store.users.by_login(login) is None:
             store.users.create(login, name, role, password=password)
     if active_office_key(store) is None:
-        create_office_key(store, "Demo land office, Koumassi")
+        create_office_key(store, "Demo land office, Koumassi", DEMO_KEY_PASSPHRASE)
 
 
 def sign_in_as(store: "SettlementStore", role: str) -> None:
+    """Sign in as the demo team's member of ``role``; the land officer also unlocks the
+    office key, as a land officer does before issuing."""
     login, _name, _role, password = next(m for m in DEMO_TEAM if m[2] == role)
     sign_in(store, login, password)
+    if role == "land_officer" and active_office_key(store) is not None:
+        unlock_office_key(store, DEMO_KEY_PASSPHRASE)
 
 
 def adjudicate_blocks(store: "SettlementStore", blocks: Sequence[str] | None = None,

@@ -66,6 +66,9 @@ class Store:
         self.path = path
         #: the person signed in (core/store/users.py), or None
         self.user = None
+        #: the office key unlocked with its passphrase by the person signed in
+        #: (core/certificates/office_keys.py), or None
+        self.signer = None
         info = {r["key"]: r["value"] for r in backend.query(f"SELECT key, value FROM {INFO_TABLE}")}
         self.store_id: str = info["store_id"]
         self.srid: int = int(info["srid"])

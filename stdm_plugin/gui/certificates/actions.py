@@ -26,6 +26,7 @@ from ...qgis.certificates.task import (
     IssueRequest,
     output_folder_problem,
     template_problem,
+    unlocked_key,
 )
 from ...qgis.i18n import tr
 from ...qgis.project.project import refresh_layers, shown_store
@@ -74,17 +75,19 @@ class CertificateActions:
             return None
         request = dialog.request()
         QgsSettings().setValue(FOLDER_SETTING, request.out_dir)
-        return self.start_issue(request)
+        return self.start_issue(request, passphrase=dialog.passphrase.text())
 
     # --- the work, callable without dialogs ----------------------------------------------
-    def start_issue(self, request: IssueRequest,
-                    renderer: Any = None) -> Optional[IssueCertificatesTask]:
-        """Issue ``request`` for the store shown, as the person signed in to it; returns
-        the running task, or None with the reason in the message bar.
+    def start_issue(self, request: IssueRequest, renderer: Any = None, *,
+                    passphrase: str = "") -> Optional[IssueCertificatesTask]:
+        """Issue ``request`` for the store shown, as the person signed in to it, signing
+        with the office key opened with ``passphrase``; returns the running task, or None
+        with the reason in the message bar.
 
-        The template and the folder are checked first: a template without the
-        required items, or a folder that cannot be written, would fail every
-        parcel. ``renderer`` replaces the one made from the template (tests).
+        The template, the folder and the passphrase are checked first: a
+        template without the required items, a folder that cannot be written or
+        a key that stays locked would fail every parcel. ``renderer`` replaces
+        the one made from the template (tests).
         """
         if self._issue_running():
             return None
@@ -105,9 +108,14 @@ class CertificateActions:
             return None
         layers = shown_store(QgsProject.instance(), self.iface.activeLayer())[1]
         try:
+            signer = unlocked_key(source, signed.login, passphrase)
+        except (StdmError, CredentialsError) as error:
+            self._error(tr("No certificate was issued: {0}").format(error))
+            return None
+        try:
             task = IssueCertificatesTask(source, signed.login, request, self._issue_done,
                                          neighbours=layers["parcels"], renderer=renderer,
-                                         label=source.label)
+                                         label=source.label, signer=signer)
         except (CertificateTemplateError, CredentialsError, ValueError) as error:
             self._error(tr("No certificate was issued: {0}").format(error))
             return None

@@ -242,6 +242,11 @@ class IssueDialog(QDialog):
         note = QLabel(tr("A report of the batch (CSV) is written beside the PDFs."))
         note.setStyleSheet("color: #555;")
         form.addRow(note)
+        self.passphrase = QLineEdit()
+        self.passphrase.setEchoMode(QLineEdit.Password)
+        self.passphrase.setToolTip(tr("The office key signs every certificate; the "
+                                      "administrator who made it gave you its passphrase."))
+        form.addRow(tr("Office key passphrase:"), self.passphrase)
         return box
 
     # --- what was chosen --------------------------------------------------------------
@@ -275,6 +280,8 @@ class IssueDialog(QDialog):
     def accept(self) -> None:
         request = self.request()
         problems = [] if request.parcel_ids else [tr("No parcels to issue: choose others.")]
+        if not self.passphrase.text():
+            problems.append(tr("Type the office key's passphrase: it signs the certificates."))
         problems += [p for p in (template_problem(request.template_path),
                                  output_folder_problem(request.out_dir)) if p]
         if problems:

@@ -46,6 +46,7 @@ from ...core.certificates.certificates import (
     revoke,
     supersede,
 )
+from ...core.certificates.office_keys import unlock_office_key
 from ...core.store.errors import CertificateRefusedError, PermissionDeniedError, StdmError
 from ...core.store.users import PERMISSIONS, allowed, resume_session, sign_out
 from ...qgis.certificates.layout import (
@@ -59,7 +60,7 @@ from ...qgis.i18n import tr
 from ..adjudication.step_forms import ask, text_box
 from ..store.sign_in_dialog import PROBLEM_STYLE, role_label, user_label
 from ..store.tables import read_only_table
-from .register_windows import DONE_STYLE, OfficeKeyDialog, confirm, history_dialog
+from .register_windows import DONE_STYLE, OfficeKeyDialog, confirm, history_dialog, password_box
 
 STATUS_COLOURS = {"valid": "#2b6e2b", "revoked": "#a94442", "superseded": "#8a5a00"}
 #: what an act may fail with: the core's refusals, and a template or render that fails
@@ -367,11 +368,18 @@ class RegisterDialog(QDialog):
                                                                     cert.revoked_reason),
                          number)
 
-    def supersede_selected(self, reason: str, out_dir: str):
+    def supersede_selected(self, reason: str, out_dir: str, passphrase: str = ""):
+        """Supersede the certificate selected, signing with the office key opened with
+        ``passphrase`` (a key already unlocked by the person signed in needs none)."""
         number, language = self._number()
+
+        def work(render):
+            if passphrase:
+                unlock_office_key(self.store, passphrase)
+            return supersede(self.store, number, render, out_dir, reason,
+                             template=template_to_register())
         return self._act(
-            lambda: self._rendering(language, lambda render: supersede(
-                self.store, number, render, out_dir, reason, template=template_to_register())),
+            lambda: self._rendering(language, work),
             lambda issued: tr("{0} supersedes {1}; written to {2}").format(
                 issued.number, number, issued.pdf_path), number)
 
@@ -421,16 +429,17 @@ class RegisterDialog(QDialog):
 
     def _supersede_clicked(self) -> None:
         number, _language = self._number()
-        reason = text_box()
+        reason, passphrase = text_box(), password_box()
         if not ask(self, tr("Supersede a certificate"),
                    tr("A new certificate is issued for the parcel from its current claims, "
                       "which must be approved again; {0} then says SUPERSEDED and names "
                       "the new one.").format(number),
-                   [(tr("Reason"), reason)], tr("Choose the folder…")):
+                   [(tr("Reason"), reason), (tr("Office key passphrase"), passphrase)],
+                   tr("Choose the folder…")):
             return
         out_dir = QFileDialog.getExistingDirectory(self, tr("Folder for the new certificate"))
         if out_dir:
-            self.supersede_selected(reason.toPlainText(), out_dir)
+            self.supersede_selected(reason.toPlainText(), out_dir, passphrase.text())
 
     def _show(self, text: str, *, ok: bool) -> None:
         self.status.setStyleSheet(DONE_STYLE if ok else PROBLEM_STYLE)

@@ -15,6 +15,7 @@ from qgis.PyQt.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -22,13 +23,17 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
-from ...core.certificates.signing import (
+from ...core.certificates.key_vault import MIN_PASSPHRASE_CHARS
+from ...core.certificates.office_keys import (
     OfficeKey,
     active_office_key,
     create_office_key,
     export_public_keys,
+    key_is_protected,
+    protect_office_key,
+    retire_office_key,
 )
-from ...core.certificates.signing import office_keys as all_office_keys
+from ...core.certificates.office_keys import office_keys as all_office_keys
 from ...core.store.errors import StdmError
 from ...qgis.i18n import tr
 from ..store.sign_in_dialog import PROBLEM_STYLE
@@ -42,17 +47,26 @@ def event_label(event: str) -> str:
             "superseded": tr("superseded")}.get(event, event)
 
 
+def password_box() -> QLineEdit:
+    box = QLineEdit()
+    box.setEchoMode(QLineEdit.Password)
+    return box
+
+
 def confirm(parent, title: str, text: str) -> bool:
     return QMessageBox.question(parent, title, text, QMessageBox.Yes | QMessageBox.No,
                                 QMessageBox.No) == QMessageBox.Yes
 
 
 class OfficeKeyDialog(QDialog):
-    """The key that signs the office's certificates: which one, a new one, the public keys.
+    """The key that signs the office's certificates: which one, a new one, protecting an
+    old one with a passphrase, retiring one, the public keys.
 
     Creating a key retires the one in use: certificates it signed still
-    verify (their key stays in the store and in every export). The export
-    holds every public key, for verifiers who have no copy of the register.
+    verify (their key stays in the store and in every export). The private
+    key is kept encrypted with the passphrase typed here, which land officers
+    type again to issue; the export holds every public key and when each was
+    in use, for verifiers who have no copy of the register.
     """
 
     def __init__(self, store, parent=None) -> None:
@@ -68,14 +82,29 @@ class OfficeKeyDialog(QDialog):
         self.office_name = QLineEdit()
         self.office_name.setPlaceholderText(tr("e.g. Koumassi land office"))
         form.addRow(tr("Office name"), self.office_name)
+        self.passphrase, self.repeated = password_box(), password_box()
+        self.passphrase.setPlaceholderText(tr("at least {0} characters; a few words").format(
+            MIN_PASSPHRASE_CHARS))
+        form.addRow(tr("Key passphrase"), self.passphrase)
+        form.addRow(tr("Passphrase again"), self.repeated)
+        hint = QLabel(tr("The passphrase protects the key: land officers type it to issue "
+                         "certificates, and a copy of the store cannot sign without it. It "
+                         "cannot be recovered: if it is lost, create a new key."))
+        hint.setWordWrap(True)
+        form.addRow(hint)
         layout.addLayout(form)
         line = QHBoxLayout()
         self.create_button = QPushButton(tr("Create a new key…"))
         self.create_button.clicked.connect(self._create_clicked)
+        self.protect_button = QPushButton(tr("Protect the key in use…"))
+        self.protect_button.clicked.connect(self._protect_clicked)
+        self.retire_button = QPushButton(tr("Retire the key in use…"))
+        self.retire_button.clicked.connect(self._retire_clicked)
         self.export_button = QPushButton(tr("Export public keys…"))
         self.export_button.clicked.connect(self._export_clicked)
-        line.addWidget(self.create_button)
-        line.addWidget(self.export_button)
+        for button in (self.create_button, self.protect_button, self.retire_button,
+                       self.export_button):
+            line.addWidget(button)
         line.addStretch(1)
         layout.addLayout(line)
         self.status = QLabel()
@@ -89,6 +118,7 @@ class OfficeKeyDialog(QDialog):
     def refresh(self) -> Optional[OfficeKey]:
         key = active_office_key(self.store)
         retired = sum(1 for k in all_office_keys(self.store) if k.retired_at)
+        protected = key is not None and key_is_protected(self.store, key.id)
         if key is None:
             text = tr("This office has no signing key yet: certificates cannot be issued "
                       "until one is created.")
@@ -96,26 +126,65 @@ class OfficeKeyDialog(QDialog):
             text = tr("Key in use: <b>{0}</b>, for <b>{1}</b>, created {2} by {3}.").format(
                 key.id, html.escape(key.office_name), key.created_at[:10],
                 html.escape(key.created_by))
+            text += " " + (tr("Its private part is protected by a passphrase.") if protected
+                           else "<b>" + tr("Its private part is NOT protected: anyone with a "
+                                           "copy of the store could sign. Type a passphrase "
+                                           "and protect it, then create a new key.") + "</b>")
             if not self.office_name.text():
                 self.office_name.setText(key.office_name)
         if retired:
-            text += "<br>" + tr("{0} retired key(s): the certificates they signed still "
-                                "verify.").format(retired)
+            text += "<br>" + tr("{0} retired key(s): the certificates they signed while in "
+                                "use still verify.").format(retired)
         self.current.setText(text)
+        self.protect_button.setVisible(key is not None and not protected)
+        self.retire_button.setEnabled(key is not None)
         self.export_button.setEnabled(key is not None or retired > 0)
         return key
 
-    def create_key(self, office_name: str) -> Optional[OfficeKey]:
-        """Make the new key (the core checks the role and the name)."""
+    def create_key(self, office_name: str, passphrase: str,
+                   repeated: Optional[str] = None) -> Optional[OfficeKey]:
+        """Make the new key (the core checks the role, the name and the passphrase)."""
+        if not self._same(passphrase, repeated):
+            return None
         try:
-            key = create_office_key(self.store, office_name)
+            key = create_office_key(self.store, office_name, passphrase)
         except StdmError as error:
             self._show(tr("Not done: {0}").format(error), ok=False)
             return None
+        self._clear_passphrase()
         self.refresh()
-        self._show(tr("New key {0} created; new certificates are signed with it.").format(
-            key.id), ok=True)
+        self._show(tr("New key {0} created; new certificates are signed with it, with the "
+                      "passphrase you typed.").format(key.id), ok=True)
         return key
+
+    def protect_key(self, passphrase: str, repeated: Optional[str] = None) -> bool:
+        if not self._same(passphrase, repeated):
+            return False
+        try:
+            key = protect_office_key(self.store, passphrase)
+        except StdmError as error:
+            self._show(tr("Not done: {0}").format(error), ok=False)
+            return False
+        self._clear_passphrase()
+        self.refresh()
+        self._show(tr("Key {0} is now protected by the passphrase. Copies of the store made "
+                      "before today still hold it unprotected: create a new key soon.").format(
+                          key.id), ok=True)
+        return True
+
+    def retire_key(self, reason: str) -> bool:
+        key = active_office_key(self.store)
+        try:
+            if key is None:
+                raise StdmError(tr("There is no key in use."))
+            retire_office_key(self.store, key.id, reason)
+        except StdmError as error:
+            self._show(tr("Not done: {0}").format(error), ok=False)
+            return False
+        self.refresh()
+        self._show(tr("Key {0} is retired: certificates cannot be issued until a new key is "
+                      "created; those it signed still verify.").format(key.id), ok=True)
+        return True
 
     def export_to(self, path: str) -> bool:
         try:
@@ -127,6 +196,16 @@ class OfficeKeyDialog(QDialog):
                       "have no copy of the register.").format(path), ok=True)
         return True
 
+    def _same(self, passphrase: str, repeated: Optional[str]) -> bool:
+        if repeated is not None and passphrase != repeated:
+            self._show(tr("Not done: the two passphrases differ."), ok=False)
+            return False
+        return True
+
+    def _clear_passphrase(self) -> None:
+        self.passphrase.clear()
+        self.repeated.clear()
+
     def _create_clicked(self) -> None:
         key = active_office_key(self.store)
         text = tr("Create a new signing key for {0}?").format(self.office_name.text().strip())
@@ -135,7 +214,19 @@ class OfficeKeyDialog(QDialog):
                              "still verify; new ones are signed with the new key.").format(
                                  key.id)
         if confirm(self, tr("New office key"), text):
-            self.create_key(self.office_name.text())
+            self.create_key(self.office_name.text(), self.passphrase.text(),
+                            self.repeated.text())
+
+    def _protect_clicked(self) -> None:
+        self.protect_key(self.passphrase.text(), self.repeated.text())
+
+    def _retire_clicked(self) -> None:
+        reason, ok = QInputDialog.getText(
+            self, tr("Retire the office key"),
+            tr("Why is the key retired (for example: passphrase lost, a laptop with the store "
+               "was stolen)? Certificates cannot be issued until a new key is created."))
+        if ok:
+            self.retire_key(reason)
 
     def _export_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(

@@ -4,7 +4,7 @@ Anyone may ask (a buyer, a bank, a court clerk), so no role is needed.
 The code is typed into a text box: a handheld scanner types it like a
 keyboard and presses Enter, a phone app copies it to be pasted. The check
 itself is the core's (``verification.verify_payload`` against the store's keys
-and register; ``signing.verify_signature`` against an exported public key
+and register; ``verification.verify_offline`` against an exported public key
 file, for verifiers without the store); this window only says the answer
 in one big coloured word and the facts a verifier compares with the paper.
 Whatever the text, it says something and never raises.
@@ -37,15 +37,9 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ...core.certificates.certificates import certificate_history
-from ...core.certificates.signing import (
-    MalformedPayloadError,
-    OfficeKey,
-    key_id_of,
-    office_key,
-    parse_payload,
-    verify_signature,
-)
-from ...core.certificates.verification import verify_payload
+from ...core.certificates.office_keys import OfficeKey, office_key
+from ...core.certificates.signing import key_id_of
+from ...core.certificates.verification import verify_offline, verify_payload
 from ...qgis.i18n import tr
 
 #: (background, text) of the result for each outcome
@@ -70,7 +64,9 @@ def forged_label(kind: str) -> str:
             "not_in_register": tr("not in the register: the office never issued this number"),
             "hash_mismatch": tr("hash mismatch: the content differs from the register's"),
             "register_tampered": tr("register tampered: the register's record no longer "
-                                    "matches its digest")}.get(kind, kind)
+                                    "matches its digest"),
+            "key_not_valid": tr("key not in use: the key that signed it was retired before "
+                                "the issue date")}.get(kind, kind)
 
 
 @dataclass(frozen=True)
@@ -178,7 +174,9 @@ def read_key_file(path: str) -> list[OfficeKey]:
     keys = [OfficeKey(id=k["id"], office_name=str(k.get("office_name") or ""),
                       public_key=k["public_key"], created_at=str(k.get("created_at") or ""),
                       created_by=str(k.get("created_by") or ""),
-                      retired_at=str(k["retired_at"]) if k.get("retired_at") else None)
+                      retired_at=str(k["retired_at"]) if k.get("retired_at") else None,
+                      retired_reason=str(k["retired_reason"]) if k.get("retired_reason")
+                      else None)
             for k in entries if isinstance(k, dict) and isinstance(k.get("id"), str)
             and isinstance(k.get("public_key"), str)]
     if not keys:
@@ -198,29 +196,47 @@ def _bare_key(text: str, path: str) -> OfficeKey:
 
 
 def check_with_keys(keys: list[OfficeKey], text: str) -> CheckResult:
-    try:
-        parsed = parse_payload(text)
-    except MalformedPayloadError as error:
-        return CheckResult("malformed", str(error), ((tr("Read"), preview(text)),))
-    key = next((k for k in keys if k.id == parsed.key_id), None)
-    if key is None:
-        return CheckResult("forged", tr("None of the keys in the file signed certificate {0}: "
-                                        "it was not issued by this office.").format(
-                                            parsed.number), (
-            (tr("Problem"), forged_label("unknown_key")),
-            (tr("Number in the code"), parsed.number)))
-    if not verify_signature(key.public_key, text):
-        return CheckResult("forged", tr("The signature of certificate {0} does not match its "
-                                        "content.").format(parsed.number), (
-            (tr("Problem"), forged_label("bad_signature")),
-            (tr("Number in the code"), parsed.number)))
-    retired = tr(", retired {0}").format(key.retired_at[:10]) if key.retired_at else ""
-    return CheckResult("signed", tr(
-        "Certificate {0} was signed by the office's key. Without the register this cannot "
-        "tell whether it has since been revoked or superseded: ask the land office.").format(
-            parsed.number), (
-        (tr("Certificate"), parsed.number),
-        (tr("Signed by"), f"{key.office_name} ({key.id}{retired})".lstrip())))
+    found = verify_offline(keys, text)
+    if found.status == "malformed":
+        return CheckResult("malformed", found.details, ((tr("Read"), preview(text)),))
+    facts = [(tr("Problem"), forged_label(found.reason or ""))] \
+        if found.status == "forged" else [(tr("Certificate"), found.number or "")]
+    if found.status == "forged":
+        facts.append((tr("Number in the code"), found.number or ""))
+    key = found.key
+    if key is not None:
+        facts.append((tr("Signed by"), f"{key.office_name} ({key.id})".lstrip()))
+        if key.created_at:
+            facts.append((tr("Key in use"), key_period(key)))
+    if found.issued_on:
+        facts.append((tr("Issued"), found.issued_on))
+    return CheckResult(found.status, offline_summary(found), tuple(facts))
+
+
+def key_period(key: OfficeKey) -> str:
+    if key.retired_at:
+        return tr("from {0} to {1}").format(key.created_at[:10], key.retired_at[:10])
+    return tr("from {0}, still in use").format(key.created_at[:10])
+
+
+def offline_summary(found) -> str:
+    number = found.number or ""
+    if found.status == "signed":
+        if found.issued_on is None:
+            return tr("Certificate {0} was signed by the office's key. Its code is older and "
+                      "carries no issue date: compare the date printed on it with the key's "
+                      "period. Without the register this cannot tell whether it has since "
+                      "been revoked or superseded: ask the land office.").format(number)
+        return tr("Certificate {0} was signed by the office's key, which was in use on its "
+                  "issue date. Without the register this cannot tell whether it has since "
+                  "been revoked or superseded: ask the land office.").format(number)
+    if found.reason == "unknown_key":
+        return tr("None of the keys in the file signed certificate {0}: it was not issued by "
+                  "this office.").format(number)
+    if found.reason == "key_not_valid":
+        return tr("Certificate {0} is dated {1}, when the key that signed it was not in use: "
+                  "the key was used after it was retired.").format(number, found.issued_on)
+    return tr("The signature of certificate {0} does not match its content.").format(number)
 
 
 # --- the window -------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from qgis.core import QgsTask, QgsVectorLayer
 from qgis.PyQt.QtCore import QObject, Qt, QThread, pyqtSignal
 
 from ...core.certificates.batch import BatchReport, issue_batch
+from ...core.certificates.office_keys import UnlockedKey, unlock_office_key
 from ...core.certificates.sheet import CertificateSheet
 from ...core.store.errors import StdmError
 from ...core.store.users import resume_session
@@ -226,6 +227,14 @@ class RenderBridge(QObject):
         return dataclasses.replace(sheet, holders=tuple(holders))
 
 
+def unlocked_key(source: Source, login: str, passphrase: str) -> UnlockedKey:
+    """Open the office key with ``passphrase`` for ``login``, on the main thread before a
+    batch starts, so that a wrong passphrase is said at once and no worker sees it."""
+    with store_opener(source, login)() as store:
+        resume_session(store, login)
+        return unlock_office_key(store, passphrase)
+
+
 class IssueCertificatesTask(QgsTask):
     """Issue a batch of certificates; the outcome goes to ``done`` on the main thread.
 
@@ -237,12 +246,13 @@ class IssueCertificatesTask(QgsTask):
     def __init__(self, source: Source, login: str, request: IssueRequest,
                  done: Callable[[IssueOutcome], None], *,
                  neighbours: Optional[QgsVectorLayer] = None, renderer: Any = None,
-                 label: str = "") -> None:
+                 label: str = "", signer: Optional[UnlockedKey] = None) -> None:
         super().__init__(tr("Issuing {0} certificate(s){1}").format(
             len(request.parcel_ids), f" — {label}" if label else ""), QgsTask.CanCancel)
         self.request = request
         self.source = source
         self.login = login
+        self.signer = signer  #: the office key unlocked by ``login`` (unlocked_key)
         self.done = done
         self._work = tempfile.TemporaryDirectory(prefix="stdm-issue-")
         self.renderer = renderer if renderer is not None else CertificateRenderer(
@@ -257,6 +267,7 @@ class IssueCertificatesTask(QgsTask):
         try:
             with self._open() as store:
                 resume_session(store, self.login)
+                store.signer = self.signer
                 report = issue_batch(
                     store, request.parcel_ids, self.bridge, request.out_dir,
                     language=request.text_language, template=request.register_template,
