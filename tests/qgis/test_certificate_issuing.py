@@ -32,8 +32,8 @@ from stdm_plugin.core.adjudication.adjudication import (
 )
 from stdm_plugin.core.certificates.batch import approved_parcels
 from stdm_plugin.core.certificates.certificates import revoke
+from stdm_plugin.core.certificates.office_keys import create_office_key
 from stdm_plugin.core.certificates.sheet import CertificateSheet
-from stdm_plugin.core.certificates.signing import create_office_key
 from stdm_plugin.core.certificates.verification import verify_payload
 from stdm_plugin.core.demo.settlement import load_demo_settlement
 from stdm_plugin.core.store.users import sign_in
@@ -54,6 +54,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 PASSWORD = "correct horse"
 DISPLAY = ("2026-01-05", "2026-02-04")
 TODAY = "2026-03-01"
+#: the office key's passphrase in these tests
+KEY = "office key passphrase"
 
 
 # --- a demo settlement with approved claims, made once and copied per test ------------------
@@ -68,7 +70,7 @@ def demo_template(tmp_path_factory):
         sign_in(store, "admin", PASSWORD)
         store.users.create("sup", "Serge Supervisor", "supervisor", PASSWORD)
         store.users.create("officer", "Aïcha Traoré", "land_officer", PASSWORD)
-        create_office_key(store, "Koumassi land office")
+        create_office_key(store, "Koumassi land office", KEY)
         site = store.settlements.find()[0]
         half = store.spatial_units.add(SpatialUnit(
             kind="parcel", settlement_id=site.id, land_use="residential", block="B9Z",
@@ -135,7 +137,7 @@ def wait_for_issue(plugin, seconds: float) -> None:
 def issue(plugin, parcel_ids, out_dir, seconds: float = 120, renderer=None, **options):
     request = IssueRequest(parcel_ids=list(parcel_ids), out_dir=str(out_dir), today=TODAY,
                            **options)
-    task = plugin.start_issue(request, renderer=renderer)
+    task = plugin.start_issue(request, renderer=renderer, passphrase=KEY)
     assert task is not None, plugin.iface.messageBar().get_messages(Qgis.Critical)
     wait_for_issue(plugin, seconds)
     return plugin.issue_report_dialog
@@ -215,9 +217,10 @@ def test_two_hundred_certificates_through_the_task(plugin, shown, qgis_iface, tm
         payload = payloads[sample[0].number]
         parts = payload.split("|")
         number_at = len(parts[0]) + 1 + len(parts[1]) - 2  # a digit of the sequence
-        digest_at = len("|".join(parts[:2])) + 1 + 10
-        signature_at = len("|".join(parts[:4])) + 1 + 20
-        for index in (number_at, digest_at, signature_at):
+        date_at = len("|".join(parts[:2])) + 1 + 3  # the last digit of the year of issue
+        digest_at = len("|".join(parts[:3])) + 1 + 10
+        signature_at = len("|".join(parts[:5])) + 1 + 20
+        for index in (number_at, date_at, digest_at, signature_at):
             assert verify_payload(store, changed(payload, index)).status == "forged", index
         sign_in(store, "officer", PASSWORD)
         revoke(store, sample[-1].number, "Boundary drawn over the neighbour's yard")
@@ -344,16 +347,28 @@ def test_a_bad_template_or_folder_is_refused_before_anything_starts(plugin, show
                                (str(tmp_path / "gone.qpt"), "cannot be read")):
         qgis_iface.messageBar().clear_messages()
         request = IssueRequest(parcels, str(tmp_path / "out"), template=template)
-        assert plugin.start_issue(request) is None
+        assert plugin.start_issue(request, passphrase=KEY) is None
         [error] = messages(qgis_iface, Qgis.Critical)
         assert template in error and expected in error, error
     blocker = tmp_path / "a file"
     blocker.write_text("not a folder")
     qgis_iface.messageBar().clear_messages()
-    assert plugin.start_issue(IssueRequest(parcels, str(blocker / "sub"))) is None
+    assert plugin.start_issue(IssueRequest(parcels, str(blocker / "sub")), passphrase=KEY) is None
     [error] = messages(qgis_iface, Qgis.Critical)
     assert "cannot be written to" in error and "a file" in error
     assert plugin.issue_task is None and register(path) == []
+
+
+def test_a_wrong_passphrase_issues_nothing(plugin, shown, qgis_iface, tmp_path):
+    path, info = shown
+    request = IssueRequest(info["ready"][:3], str(tmp_path / "out"), today=TODAY)
+    for passphrase, expected in (("", "does not open"), ("office key passphrasE", "does not open")):
+        qgis_iface.messageBar().clear_messages()
+        assert plugin.start_issue(request, passphrase=passphrase) is None
+        [error] = messages(qgis_iface, Qgis.Critical)
+        assert "No certificate was issued" in error and expected in error, error
+    assert plugin.issue_task is None and register(path) == []
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
 # --- the dialogs ---------------------------------------------------------------------------
@@ -394,6 +409,10 @@ def test_the_dialog_counts_each_way_of_choosing(plugin, shown, qgis_iface, tmp_p
         dialog.template.setCurrentIndex(dialog.template.findData("fr"))
         dialog.choose_mode(BLOCK, "B1A")
         dialog.merged.setChecked(True)
+        dialog.accept()
+        assert dialog.result() != QDialog.Accepted
+        assert "Type the office key's passphrase" in dialog.problem.text()
+        dialog.passphrase.setText(KEY)
         screenshot(dialog, "issue_dialog.png")
         dialog.accept()
         return dialog.result()
@@ -497,7 +516,7 @@ def test_a_worker_waiting_for_a_drawing_gives_up_on_cancel(qgis_app, tmp_path):
 def test_unloading_the_plugin_stops_a_batch_between_certificates(plugin, shown, tmp_path):
     path, info = shown
     task = plugin.start_issue(IssueRequest(info["ready"][:40], str(tmp_path / "out"),
-                                           today=TODAY))
+                                           today=TODAY), passphrase=KEY)
     assert task is not None
     deadline = time.monotonic() + 60
     while len(list((tmp_path / "out").glob("KOU-*.pdf"))) < 2:
@@ -522,7 +541,7 @@ def test_issuing_from_a_postgis_store(plugin, qgis_iface, postgis_server, tmp_pa
         store.users.create("admin", "Adèle Admin", "administrator", PASSWORD)
         sign_in(store, "admin", PASSWORD)
         store.users.create("officer", "Léa Officer", "land_officer", PASSWORD)
-        create_office_key(store, "Yopougon land office")
+        create_office_key(store, "Yopougon land office", KEY)
         site = store.settlements.by_code("YOP")
         parcels, claims = [], []
         for n, name in enumerate(("Awa Bamba", "Issa Touré", "Fanta Koné")):
@@ -555,10 +574,11 @@ def test_the_plugin_knows_which_store_it_is_issuing_from(plugin, shown, tmp_path
     source = plugin._shown_source()
     assert not plugin.issuing_from(source)
     assert plugin.start_issue(IssueRequest(info["ready"][:3], str(tmp_path / "out"),
-                                           today=TODAY)) is not None
+                                           today=TODAY), passphrase=KEY) is not None
     assert plugin.issuing_from(source)
     assert not plugin.issuing_from(SpatiaLiteSource(str(tmp_path / "other.sqlite")))
-    assert plugin.start_issue(IssueRequest(info["ready"][3:4], str(tmp_path / "out"))) is None
+    assert plugin.start_issue(IssueRequest(info["ready"][3:4], str(tmp_path / "out")),
+                              passphrase=KEY) is None
     assert "being issued" in messages(plugin.iface, Qgis.Warning)[-1]
     wait_for_issue(plugin, 60)
     assert not plugin.issuing_from(source) and len(register(path)) == 3

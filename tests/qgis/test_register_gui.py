@@ -9,6 +9,7 @@ CertificateRenderer. Modal forms and questions are answered by replacing
 their exec_ (or QMessageBox.question, QFileDialog), as in
 test_adjudication_gui.py; what the core wrote is read back from the store.
 """
+import base64
 import json
 import pathlib
 import shutil
@@ -18,7 +19,7 @@ import subprocess
 import pytest
 from qgis.core import Qgis, QgsProject
 from qgis.PyQt.QtCore import QThread
-from qgis.PyQt.QtWidgets import QDialog, QFileDialog, QMessageBox
+from qgis.PyQt.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox
 
 from stdm_plugin.core import SocialTenure
 from stdm_plugin.core.adjudication.adjudication import (
@@ -28,12 +29,13 @@ from stdm_plugin.core.adjudication.adjudication import (
     verify,
 )
 from stdm_plugin.core.certificates.certificates import find_certificate, issue_certificate
-from stdm_plugin.core.certificates.signing import (
+from stdm_plugin.core.certificates.office_keys import (
     active_office_key,
     create_office_key,
     office_keys,
-    sign,
+    unlock_office_key,
 )
+from stdm_plugin.core.certificates.signing import sign
 from stdm_plugin.core.certificates.snapshot import text_sha256
 from stdm_plugin.core.store.users import sign_in
 from stdm_plugin.gui.adjudication.step_forms import FormDialog
@@ -47,6 +49,8 @@ from stdm_plugin.qgis.certificates.layout import CertificateRenderer, shipped_te
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[2] / "test-artifacts"
 FIRST, SECOND, THIRD = "KOU-2026-000001", "KOU-2026-000002", "KOU-2026-000003"
+#: the office key's passphrase in these tests
+KEY = "office key passphrase"
 
 
 def fake_render(sheet, path):
@@ -62,6 +66,7 @@ def adjudicate(store, claim_ids):
                         "2026-02-04")
     sign_in(store, "officer", "cert")
     approve(store, claim_ids, today="2026-02-10")
+    unlock_office_key(store, KEY)
 
 
 @pytest.fixture
@@ -72,7 +77,7 @@ def register(filled_store, tmp_path):
     sign_in(store, "admin", "s3cret")
     store.users.create("sup", "Seydou Superviseur", "supervisor", password="sup")
     store.users.create("officer", "Léa Officer", "land_officer", password="cert")
-    create_office_key(store, "Koumassi land office")
+    create_office_key(store, "Koumassi land office", KEY)
     first, second = store.info["parcels"]
     store.spatial_units.update(first.id, block="A")
     store.spatial_units.update(second.id, block="B")
@@ -317,7 +322,7 @@ def test_the_office_key_is_replaced_and_exported(register, qgis_app, tmp_path, m
     old = active_office_key(register)
     dialog = window(register)
     keys = dialog.office_key_dialog()
-    assert keys.create_key("Rogue office") is None  # the land officer may not
+    assert keys.create_key("Rogue office", KEY) is None  # the land officer may not
     assert ("Not done: Léa Officer (land_officer) may not manage keys"
             in keys.status.text())
     sign_in(register, "admin", "s3cret")
@@ -326,14 +331,23 @@ def test_the_office_key_is_replaced_and_exported(register, qgis_app, tmp_path, m
     keys = dialog.office_key_dialog()
     assert f"Key in use: <b>{old.id}</b>, for <b>Koumassi land office</b>" in keys.current.text()
     assert keys.office_name.text() == "Koumassi land office"
+    assert "protected by a passphrase" in keys.current.text()
+    assert keys.protect_button.isHidden()
     asked = answering(monkeypatch)
     keys.office_name.setText("Koumassi land office (2026)")
+    keys.passphrase.setText("the new office passphrase")
+    keys.repeated.setText("the new office passphrasf")
     keys.create_button.click()
-    assert f"The key in use now ({old.id}) is retired" in asked[0]
+    assert keys.status.text() == "Not done: the two passphrases differ."
+    assert active_office_key(register).id == old.id
+    keys.repeated.setText("the new office passphrase")
+    keys.create_button.click()
+    assert f"The key in use now ({old.id}) is retired" in asked[-1]
     new = active_office_key(register)
     assert new.id != old.id and new.office_name == "Koumassi land office (2026)"
     assert keys.status.text() == (f"New key {new.id} created; new certificates are signed "
-                                  "with it.")
+                                  "with it, with the passphrase you typed.")
+    assert keys.passphrase.text() == keys.repeated.text() == ""
     assert "1 retired key(s)" in keys.current.text()
     screenshot(keys, qgis_app, "register_office_key.png")
     checked = VerifyDialog(register, "settlement.sqlite").check(payload(register, FIRST))
@@ -354,11 +368,53 @@ def test_the_office_key_is_replaced_and_exported(register, qgis_app, tmp_path, m
     assert offline.key_file.text() == "keys.json (2 key(s))"
     checked = offline.check(payload(register, FIRST))
     assert (checked.status, checked.headline) == ("signed", "GENUINE SIGNATURE")
-    assert checked.fact("Signed by").startswith(f"Koumassi land office ({old.id}, retired 20")
+    assert checked.fact("Signed by") == f"Koumassi land office ({old.id})"
+    assert checked.fact("Key in use") == (f"from {old.created_at[:10]} to "
+                                          f"{active_office_key(register).created_at[:10]}")
+    assert checked.fact("Issued") == find_certificate(register, FIRST).issued_at[:10]
     assert "cannot tell whether it has since been revoked" in checked.summary
     forged = offline.check(payload(register, FIRST).replace("|K", "|L", 1))
     assert forged.status == "forged"
     screenshot(offline, qgis_app, "verify_key_file.png")
+
+
+def test_a_key_kept_in_the_clear_is_shown_protected_and_retired(register, qgis_app,
+                                                                monkeypatch):
+    """A store from before schema 9: its key is in the clear until an administrator
+    protects it; then it is retired (say, a laptop with a copy went missing)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from stdm_plugin.core.certificates.signing import key_id_of
+
+    private = ed25519.Ed25519PrivateKey.generate()
+    raw = serialization.Encoding.Raw
+    public_raw = private.public_key().public_bytes(raw, serialization.PublicFormat.Raw)
+    private_raw = private.private_bytes(raw, serialization.PrivateFormat.Raw,
+                                        serialization.NoEncryption())
+    with register.transaction():
+        register.db.execute("UPDATE office_key SET retired_at = '2098-12-31T00:00:00Z'")
+        register.db.execute(
+            "INSERT INTO office_key (id, office_name, public_key, private_key, created_at, "
+            "created_by) VALUES (?, 'Koumassi land office', ?, ?, '2099-01-01T00:00:00Z', "
+            "'admin')", (key_id_of(public_raw), base64.b64encode(public_raw).decode(),
+                         base64.b64encode(private_raw).decode()))
+    sign_in(register, "admin", "s3cret")
+    keys = window(register).office_key_dialog()
+    assert "NOT protected" in keys.current.text() and not keys.protect_button.isHidden()
+    screenshot(keys, qgis_app, "register_office_key_unprotected.png")
+    keys.passphrase.setText("a passphrase at last")
+    keys.repeated.setText("a passphrase at last")
+    keys.protect_button.click()
+    assert "is now protected by the passphrase" in keys.status.text()
+    assert keys.protect_button.isHidden() and "protected by a passphrase" in keys.current.text()
+    monkeypatch.setattr(QInputDialog, "getText",
+                        staticmethod(lambda *a, **k: ("a laptop with a copy was stolen", True)))
+    keys.retire_button.click()
+    assert keys.status.text().startswith(f"Key {key_id_of(public_raw)} is retired")
+    assert "no signing key yet" in keys.current.text() and not keys.retire_button.isEnabled()
+    [retired] = [k for k in office_keys(register) if k.id == key_id_of(public_raw)]
+    assert retired.retired_reason == "a laptop with a copy was stolen"
 
 
 # --- verification -----------------------------------------------------------------------------
@@ -393,8 +449,9 @@ def test_verify_says_valid_and_forged_in_each_way(register, qgis_app):
     screenshot(dialog, qgis_app, "verify_valid.png")
     key = active_office_key(register)
     cert = find_certificate(register, FIRST)
-    _sig, never_issued = sign(register, key, "KOU-2026-000999", cert.snapshot_sha256)
-    _sig, other_content = sign(register, key, FIRST, text_sha256("something else"))
+    day = cert.issued_at[:10]
+    _sig, never_issued = sign(register.signer, "KOU-2026-000999", cert.snapshot_sha256, day)
+    _sig, other_content = sign(register.signer, FIRST, text_sha256("something else"), day)
     for text, problem in (
             (altered_signature(good), "bad signature: the code was altered or made up"),
             (good.replace(key.id, "0123456789abcdef"), "unknown key: not signed by this office"),
@@ -524,7 +581,7 @@ def test_register_and_verify_on_a_postgis_store(plugin, qgis_iface, postgis_serv
         sign_in(store, "admin", "s3cret")
         store.users.create("sup", "Seydou Superviseur", "supervisor", password="sup")
         store.users.create("officer", "Léa Officer", "land_officer", password="cert")
-        create_office_key(store, "Yopougon land office")
+        create_office_key(store, "Yopougon land office", KEY)
         site = store.settlements.by_code("YOP")
         parcel = store.spatial_units.add(SpatialUnit(
             kind="parcel", settlement_id=site.id, boundary=box(400000, 590000, 400020, 590015)))

@@ -73,7 +73,7 @@ class OfficeKeyDialog(QDialog):
         super().__init__(parent)
         self.store = store
         self.setWindowTitle(tr("Office signing key"))
-        self.setMinimumWidth(560)
+        self.setMinimumWidth(680)
         layout = QVBoxLayout(self)
         self.current = QLabel()
         self.current.setWordWrap(True)
@@ -91,19 +91,26 @@ class OfficeKeyDialog(QDialog):
                          "certificates, and a copy of the store cannot sign without it. It "
                          "cannot be recovered: if it is lost, create a new key."))
         hint.setWordWrap(True)
-        form.addRow(hint)
         layout.addLayout(form)
+        layout.addWidget(hint)
         line = QHBoxLayout()
         self.create_button = QPushButton(tr("Create a new key…"))
         self.create_button.clicked.connect(self._create_clicked)
-        self.protect_button = QPushButton(tr("Protect the key in use…"))
+        self.protect_button = QPushButton(tr("Protect it"))
         self.protect_button.clicked.connect(self._protect_clicked)
-        self.retire_button = QPushButton(tr("Retire the key in use…"))
+        self.retire_button = QPushButton(tr("Retire it…"))
         self.retire_button.clicked.connect(self._retire_clicked)
         self.export_button = QPushButton(tr("Export public keys…"))
         self.export_button.clicked.connect(self._export_clicked)
         for button in (self.create_button, self.protect_button, self.retire_button,
                        self.export_button):
+            button.setToolTip({self.create_button: tr("Make a new key under the passphrase "
+                                                      "typed above; the key in use is retired"),
+                               self.protect_button: tr("Encrypt the key in use with the "
+                                                       "passphrase typed above"),
+                               self.retire_button: tr("Stop signing with the key in use"),
+                               self.export_button: tr("Write every public key, for verifiers "
+                                                      "without the register")}[button])
             line.addWidget(button)
         line.addStretch(1)
         layout.addLayout(line)
@@ -114,6 +121,10 @@ class OfficeKeyDialog(QDialog):
         close.rejected.connect(self.reject)
         layout.addWidget(close)
         self.refresh()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        self.adjustSize()  # the wrapped texts know their height once the width is set
 
     def refresh(self) -> Optional[OfficeKey]:
         key = active_office_key(self.store)
