@@ -616,3 +616,70 @@ def test_an_edit_made_outside_the_plugin_is_recorded_as_such(demo_template, tmp_
         log = [r["changed_by"] for r in store.db.query(
             "SELECT changed_by FROM audit_log WHERE record_id = ? ORDER BY id", (claim["id"],))]
     assert log[-3:] == ["officer", "outside the plugin", "outside the plugin: admin"]
+
+
+# --- 8. the office's private key in the store ---------------------------------------------------
+def test_a_copy_of_the_store_does_not_sign_certificates(demo, tmp_path):
+    """Whoever holds the file, even knowing the officers' passwords, gets the office key only
+    encrypted: without its passphrase nothing is signed, and the key cannot be swapped."""
+    from stdm_plugin.core.certificates.certificates import issue_certificate
+    from stdm_plugin.core.certificates.key_vault import WrongPassphraseError, is_protected, protect
+    from stdm_plugin.core.certificates.office_keys import OfficeKeyLockedError, unlock_office_key
+    from stdm_plugin.core.store.errors import ValidationError
+    from stdm_plugin.core.store.users import sign_in
+
+    [stored] = [r["private_key"] for r in demo.db.query(
+        "SELECT private_key FROM office_key WHERE retired_at IS NULL")]
+    assert is_protected(stored)
+    sign_in(demo, "officer", "demo-officer")
+    for guess in ("demo-officer", "demo-admin", "Demo land office, Koumassi", "password123"):
+        with pytest.raises(WrongPassphraseError):
+            unlock_office_key(demo, guess)
+    parcel = demo.db.scalar("SELECT u.id FROM spatial_unit u JOIN social_tenure t ON "
+                            "t.spatial_unit_id = u.id WHERE t.adjudication_state = 'approved' "
+                            "LIMIT 1")
+    with pytest.raises(OfficeKeyLockedError):
+        issue_certificate(demo, parcel, lambda sheet, path: None, str(tmp_path / "out"))
+    # swapping the private part for one under a passphrase the attacker knows is refused
+    with pytest.raises(ValidationError, match="only retired"):
+        with demo.transaction():
+            demo.db.execute("UPDATE office_key SET private_key = ? WHERE retired_at IS NULL",
+                            (protect(bytes(32), "the attacker's own passphrase"),))
+    assert not list((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True
+
+
+def test_a_key_written_into_the_file_signs_nothing_the_office_vouches_for(demo, tmp_path):
+    """Detected, not prevented: a program with write access adds a key of its own and signs
+    with it. The office's published key file does not know it, and the consistency check
+    names it."""
+    import base64
+    import json
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from stdm_plugin.core.certificates.office_keys import OfficeKey, export_public_keys
+    from stdm_plugin.core.certificates.signing import b64url, key_id_of, signed_message
+    from stdm_plugin.core.certificates.verification import verify_offline
+    from stdm_plugin.core.safety.consistency import KEY_UNTRACED, check_store
+    from stdm_plugin.core.store.store import utc_now
+
+    published = [OfficeKey(**k) for k in json.loads(export_public_keys(demo))["keys"]]
+    rogue = ed25519.Ed25519PrivateKey.generate()
+    public_raw = rogue.public_key().public_bytes(serialization.Encoding.Raw,
+                                                 serialization.PublicFormat.Raw)
+    rogue_id = key_id_of(public_raw)
+    with demo.transaction():
+        demo.db.execute("UPDATE office_key SET retired_at = ? WHERE retired_at IS NULL",
+                        (utc_now(),))
+        demo.db.execute(
+            "INSERT INTO office_key (id, office_name, public_key, private_key, created_at, "
+            "created_by) VALUES (?, 'Demo land office, Koumassi', ?, '', ?, 'admin')",
+            (rogue_id, base64.b64encode(public_raw).decode(), utc_now()))
+    message = signed_message("KOU-2026-000999", "ab" * 32, rogue_id, utc_now()[:10])
+    payload = f"{message}|{b64url(rogue.sign(message.encode()))}"
+    offline = verify_offline(published, payload)
+    assert (offline.status, offline.reason) == ("forged", "unknown_key")
+    findings = [f for f in check_store(demo).findings if f.kind == KEY_UNTRACED]
+    assert [f.record_id for f in findings] == [rogue_id]
+    assert "not made by the plugin" in findings[0].detail

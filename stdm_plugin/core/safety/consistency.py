@@ -16,6 +16,7 @@ no page-level equivalent that a client can run).
 """
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections import Counter, defaultdict
@@ -41,6 +42,9 @@ CERTIFICATE_TAMPERED = "certificate_tampered"
 CERTIFICATE_STALE = "certificate_stale"
 ADJUDICATION_UNTRACED = "adjudication_untraced"
 CERTIFICATE_UNTRACED = "certificate_untraced"
+KEY_UNPROTECTED = "key_unprotected"
+KEY_OUT_OF_PERIOD = "key_out_of_period"
+KEY_UNTRACED = "key_untraced"
 #: how each kind reads in a summary, in the order a summary lists them
 KIND_LABELS = {
     ORPHAN: "references to missing or retired records",
@@ -55,6 +59,9 @@ KIND_LABELS = {
     CERTIFICATE_STALE: "valid certificates whose parcel or holders have changed since issue",
     ADJUDICATION_UNTRACED: "claims whose adjudication state no event of theirs led to",
     CERTIFICATE_UNTRACED: "certificates whose status or prints their events do not account for",
+    KEY_UNPROTECTED: "office keys kept without a passphrase",
+    KEY_OUT_OF_PERIOD: "certificates signed with a key that was not in use on their issue date",
+    KEY_UNTRACED: "office keys the plugin did not make",
 }
 CSV_COLUMNS = ("kind", "table", "record_id", "detail")
 #: SQLite stops listing page problems after this many: past it the file is lost anyway
@@ -144,10 +151,59 @@ def check_store(store: "SettlementStore") -> ConsistencyReport:
             report.findings += certificate_problems(store)
             report.findings += untraced_adjudication(store)
             report.findings += untraced_certificates(store)
+            report.findings += office_key_problems(store)
     except sqlite3.DatabaseError as error:  # a page too damaged to read at all
         report.findings.append(Finding(INTEGRITY, None, None, f"The database cannot be read: "
                                                               f"{error}"))
     return report
+
+
+def office_key_problems(store: "SettlementStore") -> list[Finding]:
+    """Keys that still sign in the clear (stores from before schema 9), and certificates
+    dated outside the period their key was in use (a key used after it was retired, or a
+    register edited)."""
+    from ..store.schema import PROTECTED_KEY_PREFIX
+
+    findings = [Finding(KEY_UNPROTECTED, "office_key", row["id"],
+                        f"office key {row['id']} is in use and kept without a passphrase: "
+                        "an administrator should protect it, then create a new key")
+                for row in store.db.query(
+                    "SELECT id FROM office_key WHERE retired_at IS NULL AND private_key <> '' "
+                    f"AND substr(private_key, 1, {len(PROTECTED_KEY_PREFIX)}) <> "
+                    f"'{PROTECTED_KEY_PREFIX}' ORDER BY id")]
+    findings += [Finding(KEY_OUT_OF_PERIOD, "certificate", row["id"],
+                         f"certificate {row['number']} was issued {row['issued_at'][:19]}, "
+                         f"outside the period of its key {row['key_id']} "
+                         f"({row['created_at'][:10]} to {(row['retired_at'] or 'now')[:10]})")
+                 for row in store.db.query(
+                     "SELECT c.id, c.number, c.issued_at, c.key_id, k.created_at, k.retired_at "
+                     "FROM certificate c JOIN office_key k ON k.id = c.key_id "
+                     "WHERE c.issued_at < k.created_at OR c.issued_at > k.retired_at "
+                     "ORDER BY c.number")]
+    return findings + untraced_keys(store)
+
+
+def untraced_keys(store: "SettlementStore") -> list[Finding]:
+    """Keys made since schema 9 that no key_created event of the plugin accounts for: a
+    key written into the file by another program, to sign certificates of its own."""
+    from ..store.schema import STORE_EVENT_TABLE
+
+    if not store.db.table_exists(STORE_EVENT_TABLE):
+        return []
+    since = store.db.scalar("SELECT min(applied_at) FROM stdm_schema_history WHERE version = 9")
+    made = set()
+    for row in store.db.query(f"SELECT details FROM {STORE_EVENT_TABLE} "
+                              "WHERE event = 'key_created'"):
+        try:
+            made.add(json.loads(row["details"])["key_id"])
+        except (TypeError, ValueError, KeyError):
+            continue
+    return [Finding(KEY_UNTRACED, "office_key", row["id"],
+                    f"office key {row['id']} ({row['office_name']}) was not made by the "
+                    "plugin's own action: certificates it signs are not the office's")
+            for row in store.db.query("SELECT id, office_name, created_at FROM office_key "
+                                      "ORDER BY created_at, id")
+            if row["id"] not in made and since is not None and row["created_at"] >= since]
 
 
 def orphan_references(store: "SettlementStore") -> list[Finding]:

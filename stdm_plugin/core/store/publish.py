@@ -18,7 +18,7 @@ REGISTER_TABLES = {"submission": "imported_at, id", "app_user": "created_at, id"
                    "office_key": "created_at, id", "field_package": "created_at, id"}
 #: append-only logs with numbered rows: copied in order, numbered again by the target
 LOG_TABLES = ("adjudication_event", "certificate_event", "spatial_unit_lineage",
-              "merge_conflict")
+              "merge_conflict", "store_event")
 #: the field package registers that point at records, with the order to read them in
 PACKAGE_TABLES = {"field_package_base": "package_id, table_name, record_id",
                   "package_merge": "merged_at, id"}
