@@ -480,3 +480,31 @@ def test_a_clear_office_key_is_left_out_of_the_backup(local_store, backups, tmp_
     with restore_store(made, restored_dir / "koumassi.sqlite") as restored:
         assert restored.db.scalar("SELECT private_key FROM office_key WHERE id = 'sealed01'"
                                   ) == sealed
+
+
+def test_an_unsigned_backup_of_an_older_schema_is_upgraded_to_record_its_acceptance(
+        tmp_path, backups, restored_dir):
+    path = tmp_path / "old.sqlite"
+    with SettlementStore.create(path, 32630, actor="tester", target_version=8) as old:
+        old.users.create(ADMIN, "Adèle Administratrice", "administrator", ADMIN_PASSWORD)
+        made = backup_store(old, backups)
+    unsigned = made_before_signing(made, backups / "old.zip")
+    target = restored_dir / "old.sqlite"
+    with restore_store(unsigned, target,
+                       accept_unverified=Acceptance(ADMIN, ADMIN_PASSWORD, "v8")) as restored:
+        assert restored.schema_version > 8
+        [event] = store_events(restored)
+    assert event["happened_by"] == ADMIN
+    assert sorted(os.listdir(restored_dir)) == ["old.sqlite"]  # no upgrade copy beside it
+
+
+def test_a_manifest_naming_no_store_id_never_reaches_the_keyring(local_store, backups,
+                                                                 restored_dir, backup_keyring):
+    made = backup_store(local_store, backups)
+    before = sorted(os.listdir(backup_keyring))
+    for store_id in ("../../outside", None, 7):
+        odd = forged(made, backups / "odd.zip", None,
+                     edit_manifest=lambda m, value=store_id: m.update(store_id=value))
+        refused_leaving_nothing(odd, restored_dir, match="not a store id")
+        odd.unlink()
+    assert sorted(os.listdir(backup_keyring)) == before

@@ -35,7 +35,14 @@ from ..store.errors import StdmError, StoreError
 from ..store.schema import STORE_EVENT_TABLE
 from ..store.store import utc_now
 from ..store.users import sign_in
-from .backup_keys import MAC_ALGORITHM, BackupKeyError, BackupKeyring, key_id, manifest_mac
+from .backup_keys import (
+    MAC_ALGORITHM,
+    BackupKeyError,
+    BackupKeyring,
+    checked_store_id,
+    key_id,
+    manifest_mac,
+)
 
 MAC_ENTRY = "manifest.mac"
 #: a MAC entry is 64 hex digits; a larger one is not read
@@ -85,12 +92,12 @@ def authenticate(archive: zipfile.ZipFile, raw_manifest: bytes, manifest: dict[s
 
     Raises BackupError when the MAC was made with the key held here and does not match.
     """
-    store_id = manifest.get("store_id")
     try:
-        key = keyring.key_for(store_id)  # type: ignore[arg-type]
+        store_id = checked_store_id(manifest.get("store_id"))
     except BackupKeyError as error:
         raise BackupError(f"{backup_path} is not a settlement store backup, or it is damaged "
                           f"({error}). Nothing was restored.", backup_path) from error
+    key = keyring.key_for(store_id)
     signing = manifest.get("authentication")
     if MAC_ENTRY not in archive.namelist() or not isinstance(signing, dict):
         return UNSIGNED
