@@ -96,15 +96,7 @@ class StdmPlugin(StoreSafetyActions, AdjudicationActions, SignInActions, Certifi
                 "the store shown in this project, with a report of every row not imported"),
              False),
             *self.field_package_menu_entries(),
-            (tr("Check store consistency…"), self.check_consistency,
-             tr("Look for orphan references, tenure shares over 1, missing or changed documents "
-                "and invalid geometries in the store shown in this project"), False),
-            (tr("Back up store…"), self.back_up_store,
-             tr("Write a zip of the store shown in this project and its documents, while it "
-                "is in use, with a manifest to check the restore against"), False),
-            (tr("Restore store from backup…"), self.restore_from_backup,
-             tr("Check a backup zip and restore it as a new store file, shown in this "
-                "project"), False),
+            *self.safety_menu_entries(),
             *self.sign_in_menu_entries(),
             *self.adjudication_menu_entries(),
             *self.certificate_menu_entries(),

@@ -6,6 +6,7 @@ create: tests share it and keep apart by each taking a fresh schema.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -33,6 +34,20 @@ def postgis_server(pytestconfig: pytest.Config) -> Iterator[PostgisServer]:
             f" on {server.host}:{server.port} ({server.base_dir})"
         )
         yield server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def backup_keyring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The folder of backup keys for the whole run (STDM_KEYRING), so that no test writes
+    keys into the home directory or QGIS's settings folder."""
+    folder = str(tmp_path_factory.mktemp("keyring"))
+    before = os.environ.get("STDM_KEYRING")
+    os.environ["STDM_KEYRING"] = folder
+    yield folder
+    if before is None:
+        os.environ.pop("STDM_KEYRING", None)
+    else:
+        os.environ["STDM_KEYRING"] = before
 
 
 def pytest_terminal_summary(

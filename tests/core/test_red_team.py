@@ -391,10 +391,13 @@ BOMB_BYTES = 64 << 20  # a 64 MiB store entry that deflates to about 64 KiB
 
 def bomb(backup: pathlib.Path, out: pathlib.Path, *, honest_manifest: bool) -> pathlib.Path:
     """``backup`` with its store entry replaced by zeros, the manifest recomputed to match
-    (honest) or left promising the real size (not)."""
+    (honest) or left promising the real size (not), and signed with the store's backup key:
+    the size checks hold even for a backup that is signed (or accepted unsigned)."""
     import hashlib
     import json
     import zipfile
+
+    from stdm_plugin.core.safety.backup_keys import BackupKeyring, manifest_mac
 
     with zipfile.ZipFile(backup) as source:
         manifest = json.loads(source.read("manifest.json"))
@@ -403,8 +406,11 @@ def bomb(backup: pathlib.Path, out: pathlib.Path, *, honest_manifest: bool) -> p
     if honest_manifest:
         manifest["database"] = {"name": "store.sqlite", "size_bytes": BOMB_BYTES,
                                 "sha256": hashlib.sha256(bytes(BOMB_BYTES)).hexdigest()}
+    raw_manifest = json.dumps(manifest).encode()
+    key = BackupKeyring.default().key_for(manifest["store_id"])
+    others["manifest.mac"] = manifest_mac(key, raw_manifest).encode()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        target.writestr("manifest.json", json.dumps(manifest))
+        target.writestr("manifest.json", raw_manifest)
         with target.open("store.sqlite", "w", force_zip64=True) as entry:
             for _ in range(BOMB_BYTES >> 20):
                 entry.write(bytes(1 << 20))
@@ -424,15 +430,44 @@ def demo_backup(demo_template, tmp_path) -> pathlib.Path:
         return backup_store(store, tmp_path / "demo-backup.zip")
 
 
-def restore_refused(backup: pathlib.Path, tmp_path: pathlib.Path, match: str) -> None:
+def restore_refused(backup: pathlib.Path, tmp_path: pathlib.Path, match: str,
+                    **options) -> None:
     from stdm_plugin.core.safety.backup import BackupError, restore_store
 
     folder = tmp_path / "restored"
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)
     with pytest.raises(BackupError, match=match) as refused:
-        restore_store(backup, folder / "store.sqlite")
+        restore_store(backup, folder / "store.sqlite", **options)
     assert "Nothing was restored" in str(refused.value)
     assert list(folder.iterdir()) == []
+
+
+# --- 6. an edited backup ------------------------------------------------------------------
+def test_an_edited_backup_with_recomputed_checksums_is_refused(demo_backup, tmp_path):
+    """The attack of issue #14 point 6: an administrator added to the store inside a backup,
+    its SHA-256, size and row counts recomputed in the manifest, the zip written again."""
+    from backup_samples import DROP, add_administrator, forged
+
+    from stdm_plugin.core.safety.backup import Acceptance
+
+    attack = forged(demo_backup, tmp_path / "attack.zip", add_administrator)
+    restore_refused(attack, tmp_path, "changed after it was made")
+    restore_refused(attack, tmp_path, "changed after it was made",  # no override either
+                    accept_unverified=Acceptance("intruder", "taken-over", "trust me"))
+    stripped = forged(demo_backup, tmp_path / "stripped.zip", add_administrator, DROP)
+    restore_refused(stripped, tmp_path, "cannot be authenticated")  # without its signature
+    # what is recorded, not prevented: the intruder is an administrator of the edited store,
+    # so can accept it; the acceptance names them and the backup's checksum, in the store
+    restored = tmp_path / "restored" / "store.sqlite"
+    with restore_store_accepted(stripped, restored, "intruder", "taken-over") as store:
+        [event] = store.db.query("SELECT event, happened_by FROM store_event")
+    assert (event["event"], event["happened_by"]) == ("unverified_backup_accepted", "intruder")
+
+
+def restore_store_accepted(backup, target, login, password):
+    from stdm_plugin.core.safety.backup import Acceptance, restore_store
+
+    return restore_store(backup, target, accept_unverified=Acceptance(login, password, "ok"))
 
 
 def test_a_backup_whose_store_expands_past_its_manifest_is_refused_unextracted(

@@ -21,11 +21,12 @@ def test_menu_and_toolbar_actions(plugin, qgis_iface):
                      "Export form for ODK/KoBo…", "Import submissions…",
                      "Create field package…", "Merge field package…",
                      "Check store consistency…", "Back up store…",
-                     "Restore store from backup…", "Sign in…", "Manage users…",
+                     "Restore store from backup…", "Export backup key…", "Sign in…",
+                     "Manage users…",
                      "Adjudicate claims…", "Issue certificates…", "Certificate register…",
                      "Verify certificate…", "Check geometry…", "Import cadastre or structures…",
                      "Export…", "Split parcel", "Merge selected parcels"]
-    assert [a.text() for a in plugin.toolbar.actions()] == [*texts[:2], texts[5], texts[15]]
+    assert [a.text() for a in plugin.toolbar.actions()] == [*texts[:2], texts[5], texts[16]]
 
 
 def test_create_store_shows_its_layers(plugin, qgis_iface, tmp_path):

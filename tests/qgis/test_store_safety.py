@@ -5,17 +5,24 @@ them by processing events (never ``waitForFinished``: finished() must run on
 the main thread). The inline methods for scripts are tested too.
 """
 import csv
+import json
 import os
 import sqlite3
 import threading
 import time
+import zipfile
 
+import pytest
 from qgis.core import Qgis, QgsApplication, QgsProject
 
+from stdm_plugin.core.safety.backup import Acceptance
+from stdm_plugin.core.safety.backup_trust import MAC_ENTRY
 from stdm_plugin.core.safety.consistency import ORPHAN
 from stdm_plugin.core.settlement_store import SettlementStore
 from stdm_plugin.core.store.store import utc_now
 from stdm_plugin.gui.safety import actions as store_safety
+from stdm_plugin.gui.safety import backup_trust_dialogs as trust_dialogs
+from stdm_plugin.gui.safety import key_actions
 from stdm_plugin.qgis.safety import tasks as safety_tasks
 from stdm_plugin.qgis.safety.tasks import BackupTask, ConsistencyCheckTask, RestoreTask
 from stdm_plugin.qgis.store.sources import source_of_layer
@@ -208,7 +215,8 @@ def test_backup_cancelled_before_it_writes_leaves_no_zip(plugin, qgis_iface, fil
 
     written = []
     monkeypatch.setattr(SettlementStore, "open", slow_open)
-    monkeypatch.setattr(safety_tasks, "backup_store", lambda *args: written.append(args))
+    monkeypatch.setattr(safety_tasks, "backup_store",
+                        lambda *args, **options: written.append(args))
     task = plugin.start_backup(str(tmp_path / "b.zip"), filled_store.path)
     deadline = time.monotonic() + 30
     while not opening.is_set():
@@ -229,8 +237,8 @@ def test_cancel_pressed_while_the_zip_is_written_removes_it(plugin, qgis_iface,
                                                             monkeypatch):
     real_backup = safety_tasks.backup_store
 
-    def backup_then_cancel(store, target):
-        written = real_backup(store, target)
+    def backup_then_cancel(store, target, **options):
+        written = real_backup(store, target, **options)
         assert written.is_file()
         plugin.safety_task.cancel()  # as if pressed during the write
         return written
@@ -249,8 +257,8 @@ def test_restore_cancelled_leaves_no_store(plugin, qgis_iface, filled_store, tmp
     written = plugin.backup_store_to(str(tmp_path / "b.zip"), filled_store.path)
     real_restore = safety_tasks.restore_store
 
-    def restore_then_cancel(backup, target):
-        restored = real_restore(backup, target)
+    def restore_then_cancel(backup, target, **options):
+        restored = real_restore(backup, target, **options)
         plugin.safety_task.cancel()  # as if pressed during the unpacking
         return restored
 
@@ -288,3 +296,122 @@ def test_one_safety_task_at_a_time(plugin, qgis_iface, filled_store, tmp_path):
     assert any("is running" in m for m in messages(qgis_iface, Qgis.Warning))
     wait_for(plugin, task)
     assert plugin.safety_task is None
+
+
+# --- signed backups: a restore that cannot be authenticated -------------------------------
+ADMIN, ADMIN_PASSWORD = "adele", "admin-password"
+
+
+def unsigned_copy(backup, out):
+    """``backup`` without its signature, as backups were before they were signed."""
+    with zipfile.ZipFile(backup) as source, zipfile.ZipFile(out, "w") as target:
+        for name in source.namelist():
+            if name != MAC_ENTRY:
+                target.writestr(name, source.read(name))
+    return out
+
+
+@pytest.fixture
+def unsigned_backup(plugin, filled_store, tmp_path):
+    filled_store.users.create(ADMIN, "Adèle Administratrice", "administrator", ADMIN_PASSWORD)
+    written = plugin.backup_store_to(str(tmp_path / "b.zip"), filled_store.path)
+    return unsigned_copy(written, tmp_path / "unsigned.zip")
+
+
+def accepted_events(path):
+    with SettlementStore.open(path, read_only=True) as store:
+        return store.db.query("SELECT event, happened_by, details FROM store_event")
+
+
+def test_an_unsigned_backup_is_refused_saying_what_to_do(plugin, qgis_iface, unsigned_backup,
+                                                         tmp_path):
+    target = tmp_path / "restored.sqlite"
+    assert not plugin.restore_backup_to(str(unsigned_backup), str(target))
+    [message] = messages(qgis_iface, Qgis.Critical)
+    assert "unsigned.zip cannot be authenticated: it is not signed" in message
+    assert "Nothing was restored" in message and "Import the store's backup key" in message
+    assert "administrator of the store accept" in message
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("restored")]
+    assert QgsProject.instance().mapLayers() == {}
+
+
+def test_an_administrator_accepts_an_unsigned_backup_inline(plugin, qgis_iface,
+                                                             unsigned_backup, tmp_path):
+    target = str(tmp_path / "restored.sqlite")
+    assert not plugin.restore_backup_to(str(unsigned_backup), target,
+                                        accept=Acceptance(ADMIN, "wrong", "ours"))
+    assert any("not accepted" in m for m in messages(qgis_iface, Qgis.Critical))
+    assert not os.path.exists(target)
+    assert plugin.restore_backup_to(str(unsigned_backup), target,
+                                    accept=Acceptance(ADMIN, ADMIN_PASSWORD, "ours"))
+    assert shown_path() == target
+    [event] = accepted_events(target)
+    assert (event["event"], event["happened_by"]) == ("unverified_backup_accepted", ADMIN)
+
+
+def test_the_restore_task_offers_to_accept_and_restores_once_accepted(
+        plugin, qgis_iface, unsigned_backup, tmp_path, monkeypatch):
+    asked = []
+    monkeypatch.setattr(trust_dialogs, "ask_what_to_do",
+                        lambda parent, error, name: asked.append(error.reason) or
+                        trust_dialogs.ACCEPT)
+    monkeypatch.setattr(trust_dialogs, "ask_acceptance",
+                        lambda parent, name: Acceptance(ADMIN, ADMIN_PASSWORD, "ours"))
+    target = str(tmp_path / "restored.sqlite")
+    wait_for(plugin, plugin.start_restore(str(unsigned_backup), target))
+    assert asked == ["unsigned"]
+    assert any("cannot be authenticated" in m for m in messages(qgis_iface, Qgis.Critical))
+    assert shown_path() == target
+    assert any(f"Restored {target}" in m for m in messages(qgis_iface, Qgis.Success))
+    [event] = accepted_events(target)
+    assert json.loads(event["details"])["note"] == "ours"
+
+
+def test_cancel_after_an_unverified_restore_leaves_nothing(plugin, unsigned_backup, tmp_path,
+                                                           monkeypatch):
+    monkeypatch.setattr(trust_dialogs, "ask_what_to_do", lambda *args: "")
+    wait_for(plugin, plugin.start_restore(str(unsigned_backup),
+                                          str(tmp_path / "restored.sqlite")))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("restored")]
+    assert plugin.safety_task is None
+
+
+def test_a_backup_restored_on_another_computer_after_importing_its_key(
+        plugin, qgis_iface, filled_store, tmp_path, monkeypatch):
+    assert plugin.show_store(filled_store.path)
+    written = plugin.backup_store_to(str(tmp_path / "b.zip"))
+    key_file = tmp_path / "office.stdmkey"
+    monkeypatch.setattr(key_actions.QFileDialog, "getSaveFileName",
+                        lambda *args: (str(key_file), ""))
+    plugin.export_backup_key()
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert any("Saved the backup key of settlement.sqlite" in m
+               for m in messages(qgis_iface, Qgis.Success))
+    QgsProject.instance().clear()
+    monkeypatch.setenv("STDM_KEYRING", str(tmp_path / "other-computer"))
+    asked = []
+    monkeypatch.setattr(trust_dialogs, "ask_what_to_do",
+                        lambda parent, error, name: asked.append(error.reason) or
+                        trust_dialogs.IMPORT_KEY)
+    monkeypatch.setattr(trust_dialogs, "ask_key_file", lambda parent: str(key_file))
+    target = str(tmp_path / "restored.sqlite")
+    wait_for(plugin, plugin.start_restore(str(written), target))
+    assert asked == ["unknown_key"]
+    assert any("does not hold the backup key of its store" in m
+               for m in messages(qgis_iface, Qgis.Critical))
+    assert any("Imported the backup key" in m for m in messages(qgis_iface, Qgis.Success))
+    assert shown_path() == target
+    assert accepted_events(target) == []  # authenticated: nothing to accept, nothing recorded
+
+
+def test_the_acceptance_dialog_needs_a_login_and_a_note_and_fits_the_screen(qgis_iface):
+    dialog = trust_dialogs.AcceptanceDialog("old.zip", qgis_iface.mainWindow())
+    assert not dialog.ok_button.isEnabled()
+    dialog.login.setText(ADMIN)
+    assert not dialog.ok_button.isEnabled()
+    dialog.password.setText(ADMIN_PASSWORD)
+    dialog.note.setPlainText("our backup of 3 March")
+    assert dialog.ok_button.isEnabled()
+    assert dialog.acceptance() == Acceptance(ADMIN, ADMIN_PASSWORD, "our backup of 3 March")
+    hint = dialog.sizeHint()
+    assert hint.width() <= 1366 and hint.height() <= 700

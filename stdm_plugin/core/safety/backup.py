@@ -2,16 +2,20 @@
 
 A backup is taken while the store is in use (SQLite's online backup, through
 ``SettlementStore.copy_to``), so nobody has to close QGIS first. The zip
-holds ``store.sqlite``, the documents folder as ``documents/`` and
-``manifest.json``: the store's id and schema version, when, the row count of
-every table and the SHA-256 of the database and of each document file. The
+holds ``store.sqlite``, the documents folder as ``documents/``,
+``manifest.json`` (the store's id and schema version, when, the row count of
+every table and the SHA-256 of the database and of each document file) and
+``manifest.mac``, the manifest's MAC with the store's backup key, which is
+kept outside the store and its backups (backup_keys.py). An office key whose
+private part is still in the clear is left out of the backup's database. The
 zip is written under a temporary name and renamed, so a full disk or a crash
 never leaves something that looks like a backup.
 
-Restoring checks everything the manifest promises before the store takes
-its place, so that a truncated download, a damaged USB stick or an edited
-file is refused with a reason instead of becoming the land register. A
-PostGIS store is backed up with PostgreSQL's own tools (pg_dump).
+Restoring checks the MAC first (backup_trust.py), then everything the
+manifest promises before the store takes its place, so that an edited
+backup, a truncated download or a damaged USB stick is refused with a reason
+instead of becoming the land register. A PostGIS store is backed up with
+PostgreSQL's own tools (pg_dump).
 """
 from __future__ import annotations
 
@@ -29,12 +33,27 @@ from typing import IO, Any
 
 from ..settlement_store import SettlementStore
 from ..store.backend import Backend
-from ..store.errors import StdmError, StoreError, StoreExistsError
-from ..store.schema import VERSIONED_TABLES
+from ..store.errors import StdmError, StoreExistsError
+from ..store.schema import PROTECTED_KEY_PREFIX, VERSIONED_TABLES
 from ..store.store import INFO_TABLE, PLUGIN_VERSION, utc_now
+from .backup_keys import BackupKeyring, manifest_mac
+from .backup_trust import (
+    MAC_ENTRY,
+    Acceptance,
+    BackupError,
+    UnverifiedBackupError,
+    accept_backup,
+    authenticate,
+    signing_fields,
+    unverified_error,
+)
+
+__all__ = ["Acceptance", "BackupError", "UnverifiedBackupError", "backup_file_name",
+           "backup_store", "restore_store", "table_counts"]
 
 FORMAT = "stdm-store-backup"
-FORMAT_VERSION = 1
+#: 2: signed (manifest.mac, the manifest's "authentication"); 1: not signed
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 DATABASE = "store.sqlite"
 DOCUMENTS = "documents/"
@@ -46,26 +65,26 @@ CHUNK = 1 << 20
 FREE_SPACE_MARGIN = 64 << 20
 
 
-class BackupError(StoreError):
-    """A backup that cannot be made or restored; nothing was left behind."""
-
-
 def backup_file_name(store_path: str | None) -> str:
     """``<store>-backup-<UTC time>.zip``: sorts by time, says what it holds."""
     stem = Path(store_path or "store").stem
     return f"{stem}-backup-{utc_now()[:19].replace('-', '').replace(':', '')}Z.zip"
 
 
-def backup_store(store: SettlementStore, target_path: str | os.PathLike) -> Path:
-    """Back up ``store`` (with its documents) into a new zip; returns the zip's path.
+def backup_store(store: SettlementStore, target_path: str | os.PathLike,
+                 keyring: BackupKeyring | None = None) -> Path:
+    """Back up ``store`` (with its documents) into a new signed zip; returns its path.
 
     ``target_path`` is the zip to write, or a folder to write
     ``backup_file_name(store.path)`` in. An existing file is never overwritten.
+    The store's backup key is taken from ``keyring`` (default:
+    ``BackupKeyring.default()``), and made there by the store's first backup.
     """
     if store.db.dialect != "spatialite" or not store.path:
         raise BackupError(f"{store.db.location} is kept in PostgreSQL: back it up with "
                           "PostgreSQL's pg_dump (for example pg_dump --schema=<schema>); "
                           "the plugin backs up SpatiaLite stores only.", store.db.location)
+    keyring = keyring or BackupKeyring.default()
     target = Path(target_path)
     if target.is_dir():
         target = target / backup_file_name(store.path)
@@ -81,9 +100,12 @@ def backup_store(store: SettlementStore, target_path: str | os.PathLike) -> Path
     try:
         database = os.path.join(work, DATABASE)
         store.copy_to(database)  # the database first: every document it names is then on disk
+        _leave_out_clear_keys(database)
         documents = _document_files(database + ".documents")
         manifest = _manifest(store, database, documents)
-        _write_zip(partial, database, documents, manifest)
+        key = keyring.key_for(manifest["store_id"], create=True)
+        manifest.update(signing_fields(key))  # type: ignore[arg-type]
+        _write_zip(partial, database, documents, manifest, key)  # type: ignore[arg-type]
         if target.exists():  # appeared while we were writing
             raise StoreExistsError(f"{target} already exists; choose a new name for the "
                                    "backup.", str(target))
@@ -99,11 +121,17 @@ def backup_store(store: SettlementStore, target_path: str | os.PathLike) -> Path
 
 
 def restore_store(backup_path: str | os.PathLike, target_path: str | os.PathLike, *,
-                  actor: str | None = None) -> SettlementStore:
+                  actor: str | None = None, keyring: BackupKeyring | None = None,
+                  accept_unverified: Acceptance | None = None) -> SettlementStore:
     """Restore a backup as a new store file ``target_path``; returns the opened store.
 
     Refused, leaving nothing on disk, when the target (or its documents
-    folder) exists, or when the backup is not complete and unchanged.
+    folder) exists, when the backup's MAC shows it was edited, or when the
+    backup is not complete and unchanged. A backup whose MAC cannot be checked
+    with ``keyring`` (default: ``BackupKeyring.default()``) raises
+    UnverifiedBackupError, unless ``accept_unverified`` names an administrator
+    of the store in the backup, with their password: the acceptance is then
+    recorded in the restored store's store_event.
     """
     backup_path = os.fspath(backup_path)
     target = os.path.abspath(os.fspath(target_path))
@@ -112,12 +140,16 @@ def restore_store(backup_path: str | os.PathLike, target_path: str | os.PathLike
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         raise BackupError(f"The folder {folder} does not exist.", target)
+    keyring = keyring or BackupKeyring.default()
     work = tempfile.mkdtemp(prefix=".stdm-restore-", dir=folder)
     placed: list[str] = []
     try:
-        manifest = _unpack(backup_path, work)
+        manifest, unverified = _unpack(backup_path, work, keyring, accept_unverified)
         database = os.path.join(work, DATABASE)
         _check_database(database, manifest, backup_path)
+        if unverified:
+            accept_backup(database, accept_unverified,  # type: ignore[arg-type]
+                          unverified, manifest, backup_path)
         _refuse_existing(target, documents_target)
         if os.path.isdir(database + ".documents"):
             os.rename(database + ".documents", documents_target)
@@ -158,6 +190,29 @@ def _document_files(folder: str) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
+def _leave_out_clear_keys(database: str) -> None:
+    """An office key whose private part is still in the clear (schemas 5 to 8) stays out
+    of the backup: the copy keeps its public part, and its private part becomes ''.
+
+    secure_delete and VACUUM, so that the clear text is not left in a freed page of the copy.
+    """
+    prefix = len(PROTECTED_KEY_PREFIX)
+    con = sqlite3.connect(database)
+    try:
+        if not con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                           "'office_key'").fetchone():
+            return
+        con.execute("PRAGMA secure_delete = ON")
+        with con:
+            changed = con.execute(
+                "UPDATE office_key SET private_key = '' WHERE private_key <> '' AND "
+                "substr(private_key, 1, ?) <> ?", (prefix, PROTECTED_KEY_PREFIX)).rowcount
+        if changed:
+            con.execute("VACUUM")
+    finally:
+        con.close()
+
+
 def _manifest(store: SettlementStore, database: str,
               documents: dict[str, str]) -> dict[str, Any]:
     """What the copy holds (not the live store, which may have moved on since)."""
@@ -179,10 +234,12 @@ def _manifest(store: SettlementStore, database: str,
 
 
 def _write_zip(path: str, database: str, documents: dict[str, str],
-               manifest: dict[str, Any]) -> None:
+               manifest: dict[str, Any], key: bytes) -> None:
+    raw_manifest = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")
     with open(path, "wb") as handle:
         with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
+            archive.writestr(MANIFEST, raw_manifest)
+            archive.writestr(MAC_ENTRY, manifest_mac(key, raw_manifest))
             archive.write(database, DATABASE)
             for entry, file_path in documents.items():
                 archive.write(file_path, entry)
@@ -206,17 +263,22 @@ def _refuse_existing(*paths: str) -> None:
                                    path)
 
 
-def _unpack(backup_path: str, work: str) -> dict[str, Any]:
-    """Extract the database and documents into ``work``, each checked against the manifest."""
+def _unpack(backup_path: str, work: str, keyring: BackupKeyring,
+            acceptance: Acceptance | None) -> tuple[dict[str, Any], str | None]:
+    """Authenticate the manifest, then extract the database and documents into ``work``,
+    each checked against it; returns the manifest and why it is unverified (or None)."""
     try:
         archive = zipfile.ZipFile(backup_path)
     except (zipfile.BadZipFile, OSError) as error:
         raise BackupError(f"{backup_path} is not a readable backup (truncated, damaged or not "
                           f"a zip file): {error}", backup_path) from error
     with archive:
-        manifest = _read_manifest(archive, backup_path)
+        manifest, raw_manifest = _read_manifest(archive, backup_path)
+        unverified = authenticate(archive, raw_manifest, manifest, keyring, backup_path)
+        if unverified and acceptance is None:
+            raise unverified_error(unverified, manifest, keyring, backup_path)
         expected = {DATABASE: manifest["database"]["sha256"], **manifest["documents"]}
-        names = set(archive.namelist()) - {MANIFEST}
+        names = set(archive.namelist()) - {MANIFEST, MAC_ENTRY}
         if names != set(expected):
             odd = sorted(names ^ set(expected))[:3]
             raise BackupError(f"{backup_path} does not hold what its manifest lists "
@@ -228,7 +290,7 @@ def _unpack(backup_path: str, work: str) -> dict[str, Any]:
             destination = os.path.join(work, DATABASE) if entry == DATABASE else os.path.join(
                 work, DATABASE + ".documents", *entry[len(DOCUMENTS):].split("/"))
             _extract_checked(archive, entry, destination, sha256, sizes[entry], backup_path)
-    return manifest
+    return manifest, unverified
 
 
 def _declared_sizes(archive: zipfile.ZipFile, manifest: dict[str, Any],
@@ -255,9 +317,11 @@ def _check_free_space(folder: str, needed: int, backup_path: str) -> None:
                           "elsewhere. Nothing was restored.", backup_path)
 
 
-def _read_manifest(archive: zipfile.ZipFile, backup_path: str) -> dict[str, Any]:
+def _read_manifest(archive: zipfile.ZipFile,
+                   backup_path: str) -> tuple[dict[str, Any], bytes]:
     try:
-        manifest = json.loads(archive.read(MANIFEST).decode("utf-8"))
+        raw_manifest = archive.read(MANIFEST)
+        manifest = json.loads(raw_manifest.decode("utf-8"))
         ok = (manifest.get("format") == FORMAT and isinstance(manifest.get("counts"), dict)
               and isinstance(manifest.get("format_version"), int)
               and isinstance(manifest.get("documents"), dict)
@@ -276,7 +340,7 @@ def _read_manifest(archive: zipfile.ZipFile, backup_path: str) -> dict[str, Any]
     if manifest["format_version"] > FORMAT_VERSION:
         raise BackupError(f"{backup_path} was made by a newer version of the plugin; "
                           "update the plugin to restore it.", backup_path)
-    return manifest
+    return manifest, raw_manifest
 
 
 def _size_or_none(value: Any) -> bool:

@@ -10,9 +10,12 @@ meanwhile. The outcome reaches the message bar (and the CSV offer, or the
 restored store shown in the project) from the task's ``finished()`` on the
 main thread. ``start_check``, ``start_backup`` and ``start_restore`` start
 those tasks without dialogs and return them; ``check_shown_store``,
-``backup_store_to`` and ``restore_backup_to`` do the same work inline and
-return its result, for scripts (the QGIS Python console) and tests that
-want the answer at once. Both paths report with the same messages.
+``backup_store_to``, ``restore_backup_to`` and ``export_backup_key_to`` do the
+same work inline and return its result, for scripts (the QGIS Python console)
+and tests that want the answer at once. Both paths report with the same
+messages. A restore refused because the backup cannot be authenticated offers,
+after the task, to import the store's backup key or to accept the backup as
+an administrator, and then tries again (backup_trust_dialogs.py).
 """
 from __future__ import annotations
 
@@ -24,13 +27,20 @@ from typing import Callable
 from qgis.core import QgsApplication, QgsProject
 from qgis.PyQt.QtWidgets import QFileDialog, QMessageBox
 
-from ...core.safety.backup import backup_file_name, backup_store, restore_store
+from ...core.safety.backup import (
+    Acceptance,
+    UnverifiedBackupError,
+    backup_file_name,
+    backup_store,
+    restore_store,
+)
 from ...core.safety.consistency import KIND_LABELS, ConsistencyReport, check_store
 from ...core.settlement_store import SettlementStore
 from ...core.store.errors import StdmError
 from ...core.store.store import default_actor
 from ...qgis.i18n import tr
 from ...qgis.project.project import shown_store
+from ...qgis.safety.keyring import plugin_keyring
 from ...qgis.safety.tasks import (
     BackupTask,
     ConsistencyCheckTask,
@@ -47,17 +57,34 @@ from ...qgis.store.sources import (
 )
 from ...qgis.submissions.import_task import store_opener
 from ..store.sign_in_actions import NO_STORE_SHOWN
+from .key_actions import STORE_FILES, BackupKeyActions
 
-STORE_FILES = "SpatiaLite settlement store (*.sqlite *.db);;All files (*)"
 BACKUP_FILES = "Settlement store backup (*.zip);;All files (*)"
 
 
-class StoreSafetyActions:
+class StoreSafetyActions(BackupKeyActions):
     """Check, back up and restore; mixed into StdmPlugin."""
 
     #: the running check, backup or restore, one at a time (QGIS does not keep the Python
     #: object alive); a class default, since StdmPlugin.__init__ does not set it
     safety_task: SafetyTask | None = None
+
+    def safety_menu_entries(self) -> list:
+        """(text, slot, tip, on the toolbar) of the safety actions, for the STDM menu."""
+        return [
+            (tr("Check store consistency…"), self.check_consistency,
+             tr("Look for orphan references, tenure shares over 1, missing or changed documents "
+                "and invalid geometries in the store shown in this project"), False),
+            (tr("Back up store…"), self.back_up_store,
+             tr("Write a zip of the store shown in this project and its documents, while it "
+                "is in use, signed with the store's backup key"), False),
+            (tr("Restore store from backup…"), self.restore_from_backup,
+             tr("Check a backup zip and restore it as a new store file, shown in this "
+                "project"), False),
+            (tr("Export backup key…"), self.export_backup_key,
+             tr("Save the backup key of the store shown in this project, to restore its "
+                "backups on another computer"), False),
+        ]
 
     # --- menu actions (dialogs) ---------------------------------------------
     def check_consistency(self) -> None:
@@ -171,8 +198,13 @@ class StoreSafetyActions:
 
         return self._start(BackupTask(opener, target, label, done))
 
-    def start_restore(self, backup: str, target: str) -> RestoreTask | None:
-        """Restore ``backup`` as the new store ``target`` in a task, then show it."""
+    def start_restore(self, backup: str, target: str, accept: Acceptance | None = None,
+                      offer: bool = True) -> RestoreTask | None:
+        """Restore ``backup`` as the new store ``target`` in a task, then show it.
+
+        When the backup cannot be authenticated, ``offer`` asks (on the main thread, after
+        the task) whether to import the store's backup key or accept it as an administrator.
+        """
         if self._safety_task_running():
             return None
 
@@ -182,12 +214,16 @@ class StoreSafetyActions:
             if outcome.cancelled:
                 self._warning(tr("The restore of {0} was cancelled; no store was "
                                  "written.").format(backup))
+            elif isinstance(outcome.refusal, UnverifiedBackupError):
+                self._restore_unverified(outcome.refusal, backup)
+                if offer:
+                    self._offer_after_unverified(outcome.refusal, backup, target)
             elif outcome.error:
                 self._restore_failed(outcome.error)
             else:
                 self._show_restored(backup, target)
 
-        return self._start(RestoreTask(backup, target, done))
+        return self._start(RestoreTask(backup, target, done, accept))
 
     def _start(self, task: SafetyTask) -> SafetyTask:
         self.safety_task = task
@@ -243,17 +279,23 @@ class StoreSafetyActions:
                     return None
                 store = open_store(source)
             with store:
-                written = backup_store(store, target)
+                written = backup_store(store, target, keyring=plugin_keyring())
         except (StdmError, CredentialsError) as error:
             self._backup_failed(error)
             return None
         self._backed_up(written)
         return written
 
-    def restore_backup_to(self, backup: str, target: str) -> bool:
-        """Restore ``backup`` as the new store ``target`` and show it in the project."""
+    def restore_backup_to(self, backup: str, target: str,
+                          accept: Acceptance | None = None) -> bool:
+        """Restore ``backup`` as the new store ``target`` and show it in the project;
+        ``accept`` is an administrator's acceptance of a backup that cannot be authenticated."""
         try:
-            restore_store(backup, target).close()
+            restore_store(backup, target, keyring=plugin_keyring(),
+                          accept_unverified=accept).close()
+        except UnverifiedBackupError as error:
+            self._restore_unverified(error, backup)
+            return False
         except StdmError as error:
             self._restore_failed(error)
             return False

@@ -1,4 +1,4 @@
-"""The consistency check, the backup and the restore as QgsTasks.
+"""The consistency check, the backup and the restore as QgsTasks; where the backup keys live.
 
 May import: qgis/certificates and the capabilities below it, and core.
 """

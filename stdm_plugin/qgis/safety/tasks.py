@@ -7,6 +7,11 @@ connection belongs to the thread that made it) and hands plain values back
 to ``done`` on the main thread, from ``finished()``, where the message bar
 and the project live.
 
+A backup is signed, and a restore checked, with the key in the user's QGIS
+profile (keyring.py); a restore the core refuses as unverified hands the
+refusal itself back (``SafetyOutcome.refusal``), so that the action can offer
+what to do about it.
+
 The core's ``check_store``, ``backup_store`` and ``restore_store`` take no
 progress or cancel callback, so the bar moves and Cancel is honoured between
 the steps seen from here: before the store is opened, before the work, and
@@ -25,11 +30,12 @@ from typing import Any, Callable
 
 from qgis.core import QgsTask
 
-from ...core.safety.backup import backup_store, restore_store
+from ...core.safety.backup import Acceptance, backup_store, restore_store
 from ...core.safety.consistency import ConsistencyReport, check_store
 from ...core.settlement_store import SettlementStore
 from ...core.store.errors import StdmError
 from ..i18n import tr
+from .keyring import plugin_keyring
 
 
 class SafetyCancelledError(Exception):
@@ -45,6 +51,8 @@ class SafetyOutcome:
     cancelled: bool = False
     #: why the work did not run to its end, for the message bar
     error: str = ""
+    #: the core's refusal itself, for the actions that depend on its type
+    refusal: Exception | None = None
 
 
 class SafetyTask(QgsTask):
@@ -68,6 +76,7 @@ class SafetyTask(QgsTask):
             self.outcome.cancelled = True
         except StdmError as error:
             self.outcome.error = str(error)
+            self.outcome.refusal = error
         except Exception as error:  # shown in the message bar, not lost in a worker thread
             self.outcome.error = f"{type(error).__name__}: {error}"
         return False
@@ -112,7 +121,7 @@ class BackupTask(SafetyTask):
         self.step(5)
         with self._open() as store:
             self.step(10)
-            written = backup_store(store, self.target)
+            written = backup_store(store, self.target, keyring=plugin_keyring())
         if self.isCanceled():  # pressed while the zip was written: it is new, remove it
             written.unlink(missing_ok=True)
             raise SafetyCancelledError()
@@ -120,18 +129,25 @@ class BackupTask(SafetyTask):
 
 
 class RestoreTask(SafetyTask):
-    """restore_store into a new file; the result is the restored store's path."""
+    """restore_store into a new file; the result is the restored store's path.
+
+    ``accept`` is an administrator's acceptance of a backup that cannot be
+    authenticated (the outcome's ``refusal`` is then an UnverifiedBackupError).
+    """
 
     def __init__(self, backup: str, target: str,
-                 done: Callable[[SafetyOutcome], None]) -> None:
+                 done: Callable[[SafetyOutcome], None],
+                 accept: Acceptance | None = None) -> None:
         super().__init__(tr("Restoring {0}").format(os.path.basename(backup)),
                          os.path.basename(target), done)
         self.backup = backup
         self.target = target
+        self.accept = accept
 
     def work(self) -> str:
         self.step(5)
-        restore_store(self.backup, self.target).close()
+        restore_store(self.backup, self.target, keyring=plugin_keyring(),
+                      accept_unverified=self.accept).close()
         if self.isCanceled():  # restore_store refuses an existing target: this one is new
             remove_store_file(self.target)
             raise SafetyCancelledError()
