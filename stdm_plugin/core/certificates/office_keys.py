@@ -164,6 +164,8 @@ def protect_office_key(store: "Store", passphrase: str) -> OfficeKey:
     retired keys still in the clear lose their private part (they sign nothing more)."""
     require_permission(store, "manage_keys")
     check_passphrase(passphrase)
+    if store.db.dialect == "spatialite":  # the clear text is overwritten, not just unlinked
+        store.db.execute("PRAGMA secure_delete = ON")
     with store.transaction():
         store.db.lock_numbering("office_key")
         key = active_office_key(store)
