@@ -460,7 +460,8 @@ def test_an_edited_backup_with_recomputed_checksums_is_refused(demo_backup, tmp_
     # so can accept it; the acceptance names them and the backup's checksum, in the store
     restored = tmp_path / "restored" / "store.sqlite"
     with restore_store_accepted(stripped, restored, "intruder", "taken-over") as store:
-        [event] = store.db.query("SELECT event, happened_by FROM store_event")
+        [event] = store.db.query("SELECT event, happened_by FROM store_event "
+                                 "WHERE event <> 'key_created'")
     assert (event["event"], event["happened_by"]) == ("unverified_backup_accepted", "intruder")
 
 
@@ -468,6 +469,15 @@ def restore_store_accepted(backup, target, login, password):
     from stdm_plugin.core.safety.backup import Acceptance, restore_store
 
     return restore_store(backup, target, accept_unverified=Acceptance(login, password, "ok"))
+
+
+def test_a_backup_whose_manifest_is_oversized_is_refused_unread(demo_backup, tmp_path,
+                                                                monkeypatch):
+    """The manifest is read whole, so its size is checked first (a bomb of its own)."""
+    from stdm_plugin.core.safety import backup
+
+    monkeypatch.setattr(backup, "MAX_MANIFEST_BYTES", 512)  # the demo's is larger than that
+    restore_refused(demo_backup, tmp_path, "manifest larger than")
 
 
 def test_a_backup_whose_store_expands_past_its_manifest_is_refused_unextracted(

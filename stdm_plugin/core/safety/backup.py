@@ -63,6 +63,8 @@ COUNTED_TABLES = (*VERSIONED_TABLES, "submission", "audit_log", "spatial_unit_li
 CHUNK = 1 << 20
 #: room left on the disk beyond what a restore extracts, for SQLite's journal and the rest
 FREE_SPACE_MARGIN = 64 << 20
+#: a manifest lists about 200 bytes per document: room for half a million documents
+MAX_MANIFEST_BYTES = 100 << 20
 
 
 def backup_file_name(store_path: str | None) -> str:
@@ -320,6 +322,10 @@ def _check_free_space(folder: str, needed: int, backup_path: str) -> None:
 def _read_manifest(archive: zipfile.ZipFile,
                    backup_path: str) -> tuple[dict[str, Any], bytes]:
     try:
+        if archive.getinfo(MANIFEST).file_size > MAX_MANIFEST_BYTES:
+            raise BackupError(f"{backup_path} has a manifest larger than a backup's manifest "
+                              "can be; it is not a settlement store backup. Nothing was "
+                              "restored.", backup_path)
         raw_manifest = archive.read(MANIFEST)
         manifest = json.loads(raw_manifest.decode("utf-8"))
         ok = (manifest.get("format") == FORMAT and isinstance(manifest.get("counts"), dict)
