@@ -25,12 +25,9 @@ import datetime
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from ..store.errors import StdmError
-
-if TYPE_CHECKING:
-    from .office_keys import UnlockedKey
 
 PAYLOAD_PREFIX = "STDM2"
 #: the payload of certificates issued before schema 9 (no issue date)
@@ -100,7 +97,16 @@ def signed_message(number: str, snapshot_sha256: str, key_id: str,
     return f"{PAYLOAD_PREFIX}|{number}|{issued_on}|{digest}|{key_id}"
 
 
-def sign(signer: "UnlockedKey", number: str, snapshot_sha256: str,
+class Signer(Protocol):
+    """What signs a payload: an office key unlocked with its passphrase
+    (office_keys.UnlockedKey), whose ``key.id`` names it."""
+
+    key: Any
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
+def sign(signer: Signer, number: str, snapshot_sha256: str,
          issued_on: str) -> tuple[str, str]:
     """(signature in base64url, the whole QR payload) for one certificate."""
     message = signed_message(number, snapshot_sha256, signer.key.id, issued_on)
