@@ -415,3 +415,9 @@ def test_the_acceptance_dialog_needs_a_login_and_a_note_and_fits_the_screen(qgis
     assert dialog.acceptance() == Acceptance(ADMIN, ADMIN_PASSWORD, "our backup of 3 March")
     hint = dialog.sizeHint()
     assert hint.width() <= 1366 and hint.height() <= 700
+    dialog.show()
+    QgsApplication.processEvents()
+    artifacts = os.path.join(os.path.dirname(__file__), "..", "..", "test-artifacts")
+    os.makedirs(artifacts, exist_ok=True)
+    assert dialog.grab().save(os.path.join(artifacts, "backup_acceptance.png"))
+    dialog.close()
