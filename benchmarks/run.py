@@ -151,14 +151,16 @@ def main() -> int:
                         help="runs per variant, interleaved; the median is reported")
     parser.add_argument("--child", choices=sorted(VARIANTS), help=argparse.SUPPRESS)
     parser.add_argument("--suite", choices=("insert", "import", "certificates", "geometry",
-                                            "packages", "all"),
+                                            "packages", "signing", "all"),
                         default="all", help="insert (this file), import (import_bench.py), "
                         "certificates (certificate_bench.py), geometry (geometry_bench.py), "
-                        "packages (package_bench.py), or all five")
+                        "packages (package_bench.py), signing (signing_bench.py), or all six")
     parser.add_argument("--package-parcels", type=int, default=200_000,
                         help="parcels in the store the packages suite merges into")
     parser.add_argument("--certificates", type=int, default=500,
                         help="certificates for the certificates suite")
+    parser.add_argument("--signatures", type=int, default=200,
+                        help="payloads signed and verified by the signing suite")
     parser.add_argument("--submissions", type=int, default=50_000,
                         help="submissions for the import suite")
     parser.add_argument("--geometry-parcels", default="100000,1000000",
@@ -171,6 +173,12 @@ def main() -> int:
     if args.child:
         child(args.child, args.parcels)
         return 0
+    if args.suite in ("signing", "all"):
+        from signing_bench import bench as signing_bench
+
+        signing_bench(args.signatures, args.repeat)
+        if args.suite == "signing":
+            return 0
     if args.suite in ("packages", "all"):
         from package_bench import bench as package_bench
 

@@ -153,16 +153,11 @@ def test_a_key_unlocked_by_one_officer_does_not_sign_for_another(store, out):
 
 def _clear_key(store, *, retired: bool = False) -> str:
     """A key as schemas 5 to 8 wrote it: its private part in base64, in the clear."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
+    from stdm_plugin.core.certificates import ed25519
     from stdm_plugin.core.store.store import utc_now
 
-    private = ed25519.Ed25519PrivateKey.generate()
-    raw = serialization.Encoding.Raw
-    private_raw = private.private_bytes(raw, serialization.PrivateFormat.Raw,
-                                        serialization.NoEncryption())
-    public_raw = private.public_key().public_bytes(raw, serialization.PublicFormat.Raw)
+    private_raw = ed25519.generate_private_key()
+    public_raw = ed25519.public_key(private_raw)
     with store.transaction():
         store.db.execute(
             "INSERT INTO office_key (id, office_name, algorithm, public_key, private_key, "

@@ -700,9 +700,7 @@ def test_a_key_written_into_the_file_signs_nothing_the_office_vouches_for(demo, 
     import base64
     import json
 
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
+    from stdm_plugin.core.certificates import ed25519
     from stdm_plugin.core.certificates.office_keys import OfficeKey, export_public_keys
     from stdm_plugin.core.certificates.signing import b64url, key_id_of, signed_message
     from stdm_plugin.core.certificates.verification import verify_offline
@@ -710,9 +708,8 @@ def test_a_key_written_into_the_file_signs_nothing_the_office_vouches_for(demo, 
     from stdm_plugin.core.store.store import utc_now
 
     published = [OfficeKey(**k) for k in json.loads(export_public_keys(demo))["keys"]]
-    rogue = ed25519.Ed25519PrivateKey.generate()
-    public_raw = rogue.public_key().public_bytes(serialization.Encoding.Raw,
-                                                 serialization.PublicFormat.Raw)
+    rogue = ed25519.generate_private_key()
+    public_raw = ed25519.public_key(rogue)
     rogue_id = key_id_of(public_raw)
     with demo.transaction():
         demo.db.execute("UPDATE office_key SET retired_at = ? WHERE retired_at IS NULL",
@@ -722,7 +719,7 @@ def test_a_key_written_into_the_file_signs_nothing_the_office_vouches_for(demo, 
             "created_by) VALUES (?, 'Demo land office, Koumassi', ?, '', ?, 'admin')",
             (rogue_id, base64.b64encode(public_raw).decode(), utc_now()))
     message = signed_message("KOU-2026-000999", "ab" * 32, rogue_id, utc_now()[:10])
-    payload = f"{message}|{b64url(rogue.sign(message.encode()))}"
+    payload = f"{message}|{b64url(ed25519.sign(rogue, message.encode()))}"
     offline = verify_offline(published, payload)
     assert (offline.status, offline.reason) == ("forged", "unknown_key")
     findings = [f for f in check_store(demo).findings if f.kind == KEY_UNTRACED]

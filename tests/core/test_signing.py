@@ -229,13 +229,28 @@ def test_mutations_of_a_real_payload(store, issued, data):
         assert checked.status in ("malformed", "forged"), mutated
 
 
-def test_missing_cryptography_is_named(monkeypatch):
+def test_without_cryptography_the_pure_path_signs_the_same_bytes(store, issued, monkeypatch):
+    """A stock Windows QGIS has no ``cryptography``: certificates still sign and verify."""
     import sys
 
-    from stdm_plugin.core.certificates.signing import SigningUnavailableError
+    from stdm_plugin.core.certificates import signing
+    from stdm_plugin.core.certificates.certificates import find_certificate
 
-    for name in ("cryptography.hazmat.primitives.asymmetric",
+    cert = find_certificate(store, issued.number)
+    with_library = sign(store.signer, cert.number, cert.snapshot_sha256, cert.issued_at[:10])
+    for name in ("cryptography", "cryptography.hazmat.primitives.asymmetric",
                  "cryptography.hazmat.primitives.asymmetric.ed25519"):
         monkeypatch.setitem(sys.modules, name, None)  # as if it were not installed
-    with pytest.raises(SigningUnavailableError, match="python3-cryptography"):
-        verify_signature("A" * 43 + "=", "STDM1|x")
+    assert signing.signing_library() == "pure Python"
+    assert sign(store.signer, cert.number, cert.snapshot_sha256,
+                cert.issued_at[:10]) == with_library  # Ed25519 is deterministic
+    assert verify_payload(store, issued.qr_payload).status == "valid"
+    assert verify_payload(store, altered(issued.qr_payload)).status == "forged"
+    assert verify_signature(active_office_key(store).public_key, issued.qr_payload)
+    with pytest.raises(OfficeKeyError):  # 32 bytes, but not a point of the curve
+        verify_signature(base64.b64encode(b"\xff" * 32).decode(), "STDM1|x")
+
+
+def altered(payload: str) -> str:
+    head, signature = payload.rsplit("|", 1)
+    return f"{head}|{flip(signature, 5)}"

@@ -382,16 +382,11 @@ def test_a_key_kept_in_the_clear_is_shown_protected_and_retired(register, qgis_a
                                                                 monkeypatch):
     """A store from before schema 9: its key is in the clear until an administrator
     protects it; then it is retired (say, a laptop with a copy went missing)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
+    from stdm_plugin.core.certificates import ed25519
     from stdm_plugin.core.certificates.signing import key_id_of
 
-    private = ed25519.Ed25519PrivateKey.generate()
-    raw = serialization.Encoding.Raw
-    public_raw = private.public_key().public_bytes(raw, serialization.PublicFormat.Raw)
-    private_raw = private.private_bytes(raw, serialization.PrivateFormat.Raw,
-                                        serialization.NoEncryption())
+    private_raw = ed25519.generate_private_key()
+    public_raw = ed25519.public_key(private_raw)
     with register.transaction():
         register.db.execute("UPDATE office_key SET retired_at = '2098-12-31T00:00:00Z'")
         register.db.execute(

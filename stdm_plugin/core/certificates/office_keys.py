@@ -28,7 +28,7 @@ from ..store.errors import ValidationError
 from ..store.schema import STORE_EVENT_TABLE
 from ..store.users import require_permission
 from .key_vault import check_passphrase, is_protected, protect, unprotect
-from .signing import OfficeKeyError, ed25519_module, key_id_of
+from .signing import OfficeKeyError, key_id_of, new_private_key, public_of, sign_bytes
 
 if TYPE_CHECKING:
     from ..store.store import Store
@@ -82,8 +82,7 @@ class UnlockedKey:
     _private: bytes = field(repr=False)
 
     def sign(self, message: bytes) -> bytes:
-        return ed25519_module().Ed25519PrivateKey.from_private_bytes(self._private).sign(
-            message)
+        return sign_bytes(self._private, message)
 
 
 _KEY_COLUMNS = ("id, office_name, public_key, created_at, created_by, retired_at, algorithm, "
@@ -139,9 +138,8 @@ def create_office_key(store: "Store", office_name: str, passphrase: str) -> Offi
         raise ValidationError("Name the office the key signs for", table="office_key",
                               field="office_name")
     check_passphrase(passphrase)
-    ed25519 = ed25519_module()
-    private = ed25519.Ed25519PrivateKey.generate()
-    private_raw, public_raw = _raw_pair(private)
+    private_raw = new_private_key()
+    public_raw = public_of(private_raw)
     key_id = key_id_of(public_raw)
     login = user.login if user else store.actor
     now = utc_now()
@@ -268,15 +266,6 @@ def record_store_event(store: "Store", event: str, details: dict[str, Any]) -> N
         (event, utc_now(), store.actor, json.dumps(details, sort_keys=True)))
 
 
-def _raw_pair(private: Any) -> tuple[bytes, bytes]:
-    from cryptography.hazmat.primitives import serialization
-
-    raw = serialization.Encoding.Raw
-    return (private.private_bytes(raw, serialization.PrivateFormat.Raw,
-                                  serialization.NoEncryption()),
-            private.public_key().public_bytes(raw, serialization.PublicFormat.Raw))
-
-
 def _clear_private(stored: str, key: OfficeKey) -> bytes:
     try:
         raw = base64.b64decode(stored, validate=True)
@@ -289,6 +278,5 @@ def _clear_private(stored: str, key: OfficeKey) -> bytes:
 
 
 def _belongs(private_raw: bytes, key: OfficeKey) -> bool:
-    private = ed25519_module().Ed25519PrivateKey.from_private_bytes(private_raw)
-    return _raw_pair(private)[1] == base64.b64decode(key.public_key)
+    return public_of(private_raw) == base64.b64decode(key.public_key)
 

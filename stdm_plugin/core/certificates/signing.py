@@ -13,9 +13,9 @@ Two payloads exist: ``STDM2|number|issue date|digest|key id|signature``
 valid when the certificate was issued) and the older
 ``STDM1|number|digest|key id|signature``, which still verifies.
 
-Keys are Ed25519 (the ``cryptography`` package, imported only when used so
-that the rest of core works without it); office_keys.py makes, protects and
-retires them.
+Keys are Ed25519: the ``cryptography`` package signs and verifies where it is
+installed, and ed25519.py (pure Python, the same bytes) where it is not, as
+on a stock Windows QGIS; office_keys.py makes, protects and retires them.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..store.errors import StdmError
+from . import ed25519
 
 PAYLOAD_PREFIX = "STDM2"
 #: the payload of certificates issued before schema 9 (no issue date)
@@ -43,10 +44,6 @@ _KEY_ID = re.compile(r"[0-9a-f]{16}", re.ASCII)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 
-class SigningUnavailableError(StdmError):
-    """The ``cryptography`` package is not installed where the plugin runs."""
-
-
 class MalformedPayloadError(StdmError):
     """A text that is not a certificate payload; the message says which part is wrong."""
 
@@ -55,15 +52,54 @@ class OfficeKeyError(StdmError):
     """No usable office key: none created yet, or a public key that is not one."""
 
 
-def ed25519_module():
+def _cryptography():
+    """``cryptography``'s Ed25519 when it is installed, else None (the pure path signs)."""
     try:
         from cryptography.hazmat.primitives.asymmetric import ed25519
-    except ImportError as exc:
-        raise SigningUnavailableError(
-            "Signing and checking certificates needs the Python package 'cryptography' "
-            "(Debian/Ubuntu: python3-cryptography; OSGeo4W and pip: cryptography). "
-            "Install it for the Python that QGIS uses.") from exc
+    except ImportError:
+        return None
     return ed25519
+
+
+def signing_library() -> str:
+    """What signs and verifies here: 'cryptography', or 'pure Python' (ed25519.py)."""
+    return "cryptography" if _cryptography() is not None else "pure Python"
+
+
+def new_private_key() -> bytes:
+    return ed25519.generate_private_key()
+
+
+def public_of(private: bytes) -> bytes:
+    """The 32-byte public key of a 32-byte private key."""
+    library = _cryptography()
+    if library is None:
+        return ed25519.public_key(private)
+    from cryptography.hazmat.primitives import serialization
+
+    return library.Ed25519PrivateKey.from_private_bytes(private).public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def sign_bytes(private: bytes, message: bytes) -> bytes:
+    library = _cryptography()
+    if library is None:
+        return ed25519.sign(private, message)
+    return library.Ed25519PrivateKey.from_private_bytes(private).sign(message)
+
+
+def verify_bytes(public: bytes, message: bytes, signature: bytes) -> bool:
+    """Whether ``signature`` is ``public``'s over ``message``; never raises on bad bytes."""
+    library = _cryptography()
+    if library is None:
+        return ed25519.verify(public, message, signature)
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        library.Ed25519PublicKey.from_public_bytes(public).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 def b64url(data: bytes) -> str:
@@ -171,31 +207,21 @@ def _is_date(text: str) -> bool:
     return True
 
 
-def _public_key(public_key_b64: str):
+def _public_key(public_key_b64: str) -> bytes:
     try:
         raw = base64.b64decode(public_key_b64, validate=True)
     except (binascii.Error, ValueError, TypeError):
         raw = b""
-    ed25519 = ed25519_module()
-    try:
-        if len(raw) == 32:
-            return raw, ed25519.Ed25519PublicKey.from_public_bytes(raw)
-    except ValueError:
-        pass
+    if len(raw) == 32 and ed25519.is_public_key(raw):
+        return raw
     raise OfficeKeyError("That is not an Ed25519 public key (32 bytes in base64).")
 
 
 def signature_ok(public_key_b64: str, parsed: ParsedPayload) -> bool:
-    raw, public = _public_key(public_key_b64)
-    from cryptography.exceptions import InvalidSignature
-
+    raw = _public_key(public_key_b64)
     if key_id_of(raw) != parsed.key_id:
         return False
-    try:
-        public.verify(parsed.signature, parsed.message.encode("utf-8"))
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+    return verify_bytes(raw, parsed.message.encode("utf-8"), parsed.signature)
 
 
 def verify_signature(public_key_b64: str, payload_text: object) -> bool:
