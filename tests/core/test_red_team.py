@@ -218,12 +218,17 @@ def test_the_merge_never_writes_a_claims_adjudication_even_unchecked(demo, tmp_p
 
 
 # --- 3. a merge rewrites an issued claim ------------------------------------------------------
+def another_person(demo, claim) -> str:
+    """A person other than the claim's holder, to put in their place."""
+    return demo.db.scalar("SELECT id FROM party WHERE party_type = 'person' AND id <> ? "
+                          "ORDER BY id LIMIT 1", (claim["party_id"],))
+
+
 def test_a_package_that_reopens_an_issued_claim_and_replaces_its_holder_is_refused(
         demo, issued, tmp_path):
     _certificate, claim = issued
     folder = cut_block(demo, tmp_path, "B2A")
-    other = demo.db.scalar("SELECT id FROM party WHERE party_type = 'person' AND id <> ? "
-                           "ORDER BY id LIMIT 1", (claim["party_id"],))
+    other = another_person(demo, claim)
     with hostile_edit(folder) as con:
         con.execute("UPDATE social_tenure SET adjudication_state = 'enumerated', party_id = ?, "
                     "updated_by = 'admin' WHERE id = ?", (other, claim["id"]))
@@ -234,8 +239,7 @@ def test_a_package_that_replaces_an_issued_claims_holder_is_refused_by_the_datab
         demo, issued, tmp_path):
     _certificate, claim = issued
     folder = cut_block(demo, tmp_path, "B2A")
-    other = demo.db.scalar("SELECT id FROM party WHERE party_type = 'person' AND id <> ? "
-                           "ORDER BY id LIMIT 1", (claim["party_id"],))
+    other = another_person(demo, claim)
     with hostile_edit(folder) as con:
         con.execute("UPDATE social_tenure SET party_id = ? WHERE id = ?", (other, claim["id"]))
     text = refused_merge(demo, folder, "rule", policy="theirs")
@@ -252,8 +256,7 @@ def test_raw_edits_of_an_issued_claim_are_refused_by_the_database(demo, issued, 
     from stdm_plugin.core.store.errors import ClaimLockedError
 
     _certificate, claim = issued
-    other = demo.db.scalar("SELECT id FROM party WHERE party_type = 'person' AND id <> ? "
-                           "ORDER BY id LIMIT 1", (claim["party_id"],))
+    other = another_person(demo, claim)
     names = {"other": other, "id": claim["id"]}
     statement = sql.replace(":other", "?").replace(":id", "?")
     values = [names[n] for n in ("other", "id") if f":{n}" in sql]

@@ -25,7 +25,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..store.errors import ValidationError
-from ..store.schema import STORE_EVENT_TABLE
+from ..store.history import record_store_event
+from ..store.schema import PROTECTED_KEY_PREFIX
 from ..store.users import require_permission
 from .key_vault import check_passphrase, is_protected, protect, unprotect
 from .signing import OfficeKeyError, key_id_of, new_private_key, public_of, sign_bytes
@@ -153,7 +154,8 @@ def create_office_key(store: "Store", office_name: str, passphrase: str) -> Offi
             "created_at, created_by) VALUES (?, ?, 'ed25519', ?, ?, ?, ?)",
             (key_id, name, base64.b64encode(public_raw).decode("ascii"),
              protect(private_raw, passphrase), now, login))
-        record_store_event(store, "key_created", {"key_id": key_id, "office_name": name})
+        record_store_event(store.db, "key_created", store.actor,
+                           {"key_id": key_id, "office_name": name})
     return office_key(store, key_id)  # type: ignore[return-value]
 
 
@@ -182,11 +184,12 @@ def protect_office_key(store: "Store", passphrase: str) -> OfficeKey:
                          (protect(private_raw, passphrase), key.id))
         erased = [r["id"] for r in store.db.query(
             "SELECT id FROM office_key WHERE retired_at IS NOT NULL AND private_key <> '' "
-            "AND substr(private_key, 1, 10) <> 'stdm-key1:' ORDER BY id")]
+            "AND substr(private_key, 1, ?) <> ? ORDER BY id",
+            (len(PROTECTED_KEY_PREFIX), PROTECTED_KEY_PREFIX))]
         for key_id in erased:
             store.db.execute("UPDATE office_key SET private_key = '' WHERE id = ?", (key_id,))
-        record_store_event(store, "key_protected", {"key_id": key.id,
-                                                    "retired_keys_erased": erased})
+        record_store_event(store.db, "key_protected", store.actor,
+                           {"key_id": key.id, "retired_keys_erased": erased})
     return key
 
 
@@ -211,7 +214,8 @@ def retire_office_key(store: "Store", key_id: str, reason: str) -> OfficeKey:
         login = user.login if user else store.actor
         store.db.execute("UPDATE office_key SET retired_at = ?, retired_by = ?, "
                          "retired_reason = ? WHERE id = ?", (utc_now(), login, why, key_id))
-        record_store_event(store, "key_retired", {"key_id": key_id, "reason": why})
+        record_store_event(store.db, "key_retired", store.actor,
+                           {"key_id": key_id, "reason": why})
     return office_key(store, key_id)  # type: ignore[return-value]
 
 
@@ -255,15 +259,6 @@ def signer_for(store: "Store") -> UnlockedKey:
         raise OfficeKeyLockedError("The office key was replaced or retired since it was "
                                    "unlocked: unlock the key in use with its passphrase.")
     return signer
-
-
-def record_store_event(store: "Store", event: str, details: dict[str, Any]) -> None:
-    from ..store.store import utc_now
-
-    store.db.execute(
-        f"INSERT INTO {STORE_EVENT_TABLE} (event, happened_at, happened_by, details) "
-        "VALUES (?, ?, ?, ?)",
-        (event, utc_now(), store.actor, json.dumps(details, sort_keys=True)))
 
 
 def _clear_private(stored: str, key: OfficeKey) -> bytes:

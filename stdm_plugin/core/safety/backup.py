@@ -44,6 +44,7 @@ from .backup_trust import (
     UnverifiedBackupError,
     accept_backup,
     authenticate,
+    file_sha256,
     signing_fields,
     unverified_error,
 )
@@ -228,10 +229,10 @@ def _manifest(store: SettlementStore, database: str,
         copy.close()
     return {"format": FORMAT, "format_version": FORMAT_VERSION, **info,
             "created_at": utc_now(), "plugin_version": PLUGIN_VERSION,
-            "database": {"name": DATABASE, "sha256": _sha256_of(database),
+            "database": {"name": DATABASE, "sha256": file_sha256(database),
                          "size_bytes": os.path.getsize(database)},
             "counts": counts,
-            "documents": {entry: _sha256_of(path) for entry, path in documents.items()},
+            "documents": {entry: file_sha256(path) for entry, path in documents.items()},
             "document_sizes": {entry: os.path.getsize(path) for entry, path in documents.items()}}
 
 
@@ -247,14 +248,6 @@ def _write_zip(path: str, database: str, documents: dict[str, str],
                 archive.write(file_path, entry)
         handle.flush()
         os.fsync(handle.fileno())  # on disk before the rename makes it the backup
-
-
-def _sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --- restoring ---------------------------------------------------------------

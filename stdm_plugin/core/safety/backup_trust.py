@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import zipfile
 from dataclasses import dataclass
@@ -32,8 +31,7 @@ from typing import Any
 
 from ..settlement_store import SettlementStore
 from ..store.errors import StdmError, StoreError
-from ..store.schema import STORE_EVENT_TABLE
-from ..store.store import utc_now
+from ..store.history import record_store_event
 from ..store.users import sign_in
 from .backup_keys import (
     MAC_ALGORITHM,
@@ -151,16 +149,13 @@ def accept_backup(database: str, acceptance: Acceptance, reason: str,
     try:
         signed_in = _signed_in(store, acceptance, backup_path)
         details = {"backup": os.path.basename(backup_path),
-                   "backup_sha256": _sha256_of(backup_path), "reason": reason,
+                   "backup_sha256": file_sha256(backup_path), "reason": reason,
                    "store_id": manifest.get("store_id"),
                    "created_at": manifest.get("created_at"),
                    "created_by": manifest.get("created_by"),
                    "note": acceptance.note, "signed_in": signed_in}
         with store.transaction():
-            store.db.execute(f"INSERT INTO {STORE_EVENT_TABLE} (event, happened_at, "
-                             "happened_by, details) VALUES (?, ?, ?, ?)",
-                             (ACCEPTED_EVENT, utc_now(), acceptance.login,
-                              json.dumps(details, sort_keys=True)))
+            record_store_event(store.db, ACCEPTED_EVENT, acceptance.login, details)
     finally:
         store.close()
 
@@ -188,7 +183,7 @@ def _signed_in(store: SettlementStore, acceptance: Acceptance, backup_path: str)
     return True
 
 
-def _sha256_of(path: str) -> str:
+def file_sha256(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):

@@ -1,9 +1,11 @@
-"""Reading a record's past versions back from the audit log."""
+"""Reading a record's past versions back from the audit log; writing the store's own log of
+trust acts (store_event)."""
 from __future__ import annotations
 
 import json
 
 from .backend import Backend
+from .schema import STORE_EVENT_TABLE
 
 
 def record_versions(db: Backend, table: str, record_id: str) -> list[dict]:
@@ -34,3 +36,10 @@ def record_versions(db: Backend, table: str, record_id: str) -> list[dict]:
             k: (bytes(v).hex().upper() if isinstance(v, (bytes, memoryview)) else v)
             for k, v in row.items()}
     return versions
+
+
+def record_store_event(db: Backend, event: str, happened_by: str, details: dict) -> None:
+    """Append a trust act (a key made, protected or retired; an unverified backup accepted)
+    to store_event, in the caller's transaction; the database stamps when."""
+    db.execute(f"INSERT INTO {STORE_EVENT_TABLE} (event, happened_by, details) VALUES (?, ?, ?)",
+               (event, happened_by, json.dumps(details, sort_keys=True)))
